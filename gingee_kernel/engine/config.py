@@ -1,0 +1,57 @@
+"""Server configuration (`gingee.json`): defaults in one place, deep-merged under the user's file."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+#: Every server setting and its default. `gingee.json` is merged over this, section by section.
+DEFAULT_SERVER_CONFIG: dict[str, Any] = {
+    "server": {"host": "127.0.0.1", "port": 7070},
+    "web_root": "web",
+    "default_app": None,
+    "max_body_size": "10mb",
+    "limits": {
+        "request_timeout_ms": 30_000,
+        "max_concurrent_requests": 100,
+        "max_concurrent_requests_per_app": 25,
+        "script_threads": 16,
+    },
+    "permissions_file": "settings/permissions.json",
+    "secrets": {"file_roots": ["settings/secrets", "/run/secrets"]},
+    "logging": {"level": "info"},
+    "cache": {
+        "driver": "memory",
+        "prefix": "",
+        "ttl": 3600,
+        "max_entries": 10_000,
+        "redis": {"url": "redis://127.0.0.1:6379/0"},
+    },
+    "jwt": {"secret": None, "iss": None},
+    "egress": {
+        "mode": "protected",
+        "https_only": False,
+        "max_redirects": 3,
+        "timeout_ms": 15_000,
+        "allow_hosts": [],
+        "allow_cidrs": [],
+        "deny_hosts": [],
+        "deny_cidrs": [],
+    },
+}
+
+
+def merge_config(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of `base` with `override` merged in: dicts merge key by key, anything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def server_config(user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The effective server config: defaults with `user` (a parsed gingee.json) merged over them."""
+    return merge_config(DEFAULT_SERVER_CONFIG, user or {})

@@ -1,0 +1,53 @@
+"""The current app, carried by a context variable.
+
+The engine sets it around every request, job, websocket message and startup script; modules read it
+through `current_app()` or `require()` and never receive the app as an argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from ..errors import NoAppContext, PermissionDenied
+
+if TYPE_CHECKING:
+    from .app import AppRuntime
+
+_current_app: ContextVar[AppRuntime | None] = ContextVar("gingee_current_app", default=None)
+
+
+def current_app() -> AppRuntime:
+    """The app whose code is running now; raises NoAppContext outside one."""
+    app = _current_app.get()
+    if app is None:
+        raise NoAppContext(
+            "no Gingee app is running here: modules work inside a server script's handle(g), a job, "
+            "a websocket callback or a startup script (in a notebook, inside a route of an App)."
+        )
+    return app
+
+
+def require(permission: str) -> AppRuntime:
+    """The current app, after checking it holds `permission`; raises PermissionDenied otherwise."""
+    app = current_app()
+    if permission not in app.grants:
+        raise PermissionDenied(app.name, permission)
+    return app
+
+
+@contextlib.contextmanager
+def app_context(app: AppRuntime) -> Iterator[AppRuntime]:
+    """Run the body with `app` as the current app."""
+    token = _current_app.set(app)
+    try:
+        yield app
+    finally:
+        _current_app.reset(token)
+
+
+def set_current_app(app: AppRuntime | None) -> None:
+    """Set the current app for the rest of this context (the engine calls it once per task)."""
+    _current_app.set(app)

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fixtures.apps", "tests.fixtures.redis", "tests.fixtures.servers"]
