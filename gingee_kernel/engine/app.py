@@ -44,6 +44,10 @@ class AppRuntime:
         self.state: dict[str, Any] = {}
         self.log = logging.getLogger(f"gingee.app.{name}")
         self._close_hooks: list[CloseHook] = []
+        # Set by the loader (engine/loader.py); modules never need these.
+        self.public: bool = bool(config.get("public", False))
+        self.maintenance: bool = bool(config.get("maintenance", False))
+        self.pipeline: Any = None
 
     def on_close(self, hook: CloseHook) -> None:
         """Run `hook` (sync or async) when the app is unloaded or reloaded."""

@@ -1,0 +1,44 @@
+"""Gingee for Python: the runtime.
+
+Server scripts import modules from here: `from gingee_kernel import db, cache`. Modules load on first
+use, so `import gingee_kernel` stays light (it runs at every kernel start).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    GingeeError,
+    HttpError,
+    ManifestError,
+    ModuleConfigError,
+    NoAppContext,
+    PermissionDenied,
+    ServiceUnavailable,
+)
+
+__version__ = "0.1.0"
+
+_MODULES = ("auth", "cache", "crypto", "db", "fs", "httpclient", "utils")
+
+__all__ = [
+    "GingeeError",
+    "HttpError",
+    "ManifestError",
+    "ModuleConfigError",
+    "NoAppContext",
+    "PermissionDenied",
+    "ServiceUnavailable",
+    "__version__",
+    *_MODULES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        module = importlib.import_module(f".modules.{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'gingee_kernel' has no attribute {name!r}")

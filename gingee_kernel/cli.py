@@ -1,0 +1,102 @@
+"""The `gingee` command: serve, new, grant, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from .errors import GingeeError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .standalone import serve
+
+    asyncio.run(serve(Path(args.project), dev=args.dev, host=args.host, port=args.port))
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from .scaffold import new_project
+
+    path = new_project(Path(args.project))
+    print(f"created {path}; run: gingee serve {args.project} --dev")
+    return 0
+
+
+def _grant(args: argparse.Namespace) -> int:
+    from .engine.permissions import grant
+    from .engine.project import load_server_config
+
+    project = Path(args.project)
+    config = load_server_config(project)
+    granted = grant(project / config["permissions_file"], args.app, args.permissions, revoke=args.revoke)
+    print(f"app '{args.app}' is granted: {', '.join(sorted(granted)) or 'nothing'}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .engine.project import Project
+
+    async def run() -> int:
+        project = Project(Path(args.project), dev=args.dev)
+        await project.load()
+        for name in sorted(project.apps):
+            print(f"ok     {name}")
+        for name, error in sorted(project.errors.items()):
+            print(f"error  {name}: {error}")
+        await project.close()
+        return 1 if project.errors else 0
+
+    return asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the `gingee` command."""
+    top = argparse.ArgumentParser(prog="gingee", description="Gingee for Python: serve Gingee projects.")
+    top.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve a project over HTTP")
+    serve.add_argument("project", help="the project folder (holding gingee.json and web/)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: gingee.json server.port, 7070)")
+    serve.add_argument("--host", default=None, help="address to bind (default: gingee.json server.host)")
+    serve.add_argument("--dev", action="store_true",
+                       help="development mode: reload changed scripts and manifests, grant what pmft.json declares")
+    serve.set_defaults(run=_serve)
+
+    new = commands.add_parser("new", help="create a project with a hello app")
+    new.add_argument("project")
+    new.set_defaults(run=_new)
+
+    grant = commands.add_parser("grant", help="grant (or --revoke) permissions to an app")
+    grant.add_argument("project")
+    grant.add_argument("app")
+    grant.add_argument("permissions", nargs="+")
+    grant.add_argument("--revoke", action="store_true")
+    grant.set_defaults(run=_grant)
+
+    check = commands.add_parser("check", help="load every app and report manifest errors")
+    check.add_argument("project")
+    check.add_argument("--dev", action="store_true")
+    check.set_defaults(run=_check)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `gingee` console script."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except GingeeError as exc:
+        print(f"gingee: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The engine's front door: one request in, one response out, with the status contract of DESIGN §2.
+
+Host-neutral: a host (Tornado handler, Jupyter handler, kernel server) builds an `Incoming`, passes a
+`Transport` for streaming, and writes the returned Response unless it was streamed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import HttpError
+from .app import AppRuntime
+from .limits import Gate
+from .pipeline import AppPipeline, Target
+from .project import Project
+from .request import Request
+from .response import Response, Transport
+
+log = logging.getLogger("gingee.engine")
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request as the host received it. `path` is raw (percent-encoded) and starts with /<app>."""
+
+    method: str
+    path: str
+    query: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    remote_ip: str = ""
+
+
+def error_response(error: HttpError, response: Response | None = None) -> Response:
+    """A JSON error reply `{"error": code, "reason": ...}` with the error's headers."""
+    response = response or Response()
+    response.sent = False
+    response.headers = dict(error.headers)
+    response.send(error.body(), status=error.status)
+    return response
+
+
+class Engine:
+    """Dispatch requests to the apps of a Project."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        limits = project.config["limits"]
+        self.gate = Gate(int(limits["max_concurrent_requests"]), "global")
+
+    def split(self, path: str) -> tuple[str, str]:
+        """(app name, rest of the raw path) for a raw path like `/todo/items/1`."""
+        _, _, tail = path.partition("/")
+        name, slash, rest = tail.partition("/")
+        return name, slash + rest
+
+    def app_for(self, name: str) -> AppRuntime:
+        """The loaded app called `name`, or 404 APP_NOT_FOUND / 503 APP_UNAVAILABLE."""
+        app = self.project.apps.get(name)
+        if app is not None:
+            return app
+        if name in self.project.errors:
+            reason = f"app '{name}' failed to load; the server log says why"
+            if self.project.dev:
+                reason = f"app '{name}' failed to load: {self.project.errors[name]}"
+            raise HttpError(503, "APP_UNAVAILABLE", reason, headers={"Retry-After": "5"})
+        raise HttpError(404, "APP_NOT_FOUND", f"no app named '{name}'" if name else "no app here")
+
+    def max_body_size(self, path: str) -> int:
+        """The body limit for a request to `path` (the app's, else the server's)."""
+        app = self.project.apps.get(self.split(path)[0])
+        if app is not None:
+            return int(app.pipeline.limits.max_body_size)
+        from .sizes import parse_size
+
+        return parse_size(self.project.config["max_body_size"])
+
+    async def dispatch(self, incoming: Incoming, transport: Transport | None = None) -> Response:
+        """Answer one request; never raises, never leaks a traceback to the client."""
+        response = Response(transport)
+        try:
+            await self._dispatch(incoming, response)
+        except HttpError as error:
+            if response.streaming:
+                log.warning("error after the stream started: %s", error)
+            else:
+                error_response(error, response)
+        except Exception:
+            request_id = uuid.uuid4().hex[:12]
+            log.exception("request %s %s failed (request id %s)", incoming.method, incoming.path, request_id)
+            if not response.streaming:
+                error_response(
+                    HttpError(500, "INTERNAL_SERVER_ERROR",
+                              f"the server script failed; the app's log has the details (request id {request_id})"),
+                    response,
+                )
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    async def _dispatch(self, incoming: Incoming, response: Response) -> None:
+        name, rest = self.split(incoming.path)
+        if not name:
+            default = self.project.config.get("default_app")
+            if default:
+                response.headers["Location"] = f"{default}/"
+                response.send(b"", status=302, content_type="text/plain")
+                return
+        if self.project.dev and name:
+            await self.project.refresh(name)
+        app = self.app_for(name)
+        if app.maintenance:
+            raise HttpError(503, "MAINTENANCE", f"app '{name}' is in maintenance; try again later",
+                            headers={"Retry-After": "30"})
+        if not rest:
+            response.headers["Location"] = f"{name}/" + (f"?{incoming.query}" if incoming.query else "")
+            response.send(b"", status=301, content_type="text/plain")
+            return
+        pipeline: AppPipeline = app.pipeline
+        target = pipeline.resolve(incoming.method, rest)
+        if not isinstance(target, Target):
+            segments, trailing = target
+            pipeline.serve_static(segments, trailing, response)
+            return
+        request = Request(incoming.method, incoming.url, incoming.path, incoming.query, incoming.headers,
+                          incoming.body, incoming.remote_ip)
+        self.gate.enter()
+        try:
+            pipeline.gate.enter()
+            try:
+                await self._run_with_budget(pipeline, target, request, response)
+            finally:
+                pipeline.gate.leave()
+        finally:
+            self.gate.leave()
+
+    async def _run_with_budget(self, pipeline: AppPipeline, target: Target, request: Request,
+                               response: Response) -> None:
+        budget = pipeline.limits.request_timeout
+        task = asyncio.ensure_future(pipeline.run(target, request, response))
+        loop = asyncio.get_running_loop()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            if not response.streaming and not task.done():
+                expired = True
+                task.cancel()
+
+        timer = loop.call_later(budget, expire)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            raise HttpError(504, "GATEWAY_TIMEOUT", f"the request took longer than its {budget:g} s budget",
+                            extra={"timeout_ms": int(budget * 1000)}) from None
+        finally:
+            timer.cancel()

@@ -1,0 +1,125 @@
+"""Load one app from `web/<app>/`: manifests, secrets, routes, grants, limits and startup scripts."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from ..errors import GingeeError, HttpError, ManifestError
+from . import manifest
+from .app import AppRuntime
+from .context import app_context
+from .g import G
+from .limits import app_limits
+from .paths import box_script
+from .permissions import grants_for
+from .pipeline import AppPipeline
+from .router import Route, Router, compile_route
+from .scripts import ScriptLoader
+from .secrets import resolve_secrets
+
+APP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def is_app_dir(path: Path) -> bool:
+    """True for `web/<name>/` folders that hold `box/app.json` and have a safe name."""
+    return path.is_dir() and APP_NAME.match(path.name) is not None and (path / "box" / "app.json").is_file()
+
+
+def read_manifests(root: Path, label_root: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """app.json, routes.json and pmft.json of an app, each validated (the last two may be absent)."""
+    box = root / "box"
+
+    def label(name: str) -> str:
+        return str((box / name).relative_to(label_root)) if box.is_relative_to(label_root) else str(box / name)
+
+    config = manifest.load("app", box / "app.json", label("app.json"))
+    routes = manifest.load("routes", box / "routes.json", label("routes.json")) if (box / "routes.json").is_file() else None
+    pmft = manifest.load("pmft", box / "pmft.json", label("pmft.json")) if (box / "pmft.json").is_file() else None
+    return config, routes, pmft
+
+
+def compile_routes(box: Path, routes: dict[str, Any] | None, label: str) -> Router:
+    """The app's Router; a route with a bad path or a script outside the box is a ManifestError."""
+    compiled: list[Route] = []
+    for index, entry in enumerate((routes or {}).get("routes", [])):
+        try:
+            route = compile_route(entry["path"], entry.get("method", "GET"), "", entry.get("handler", "handle"))
+        except ValueError as exc:
+            raise ManifestError(label, f"/routes/{index}/path", str(exc)) from None
+        script = entry["script"] if entry["script"].endswith(".py") else entry["script"] + ".py"
+        try:
+            path = box_script(box, script)
+        except HttpError:
+            raise ManifestError(label, f"/routes/{index}/script", "a script path inside box/") from None
+        compiled.append(_with_script(route, str(path.relative_to(box))))
+    return Router(compiled)
+
+
+def _with_script(route: Route, script: str) -> Route:
+    return Route(route.path, route.method, script, route.handler, route.regex, route.names)
+
+
+def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]:
+    """Resolve box-relative script names (startup_scripts, default_include); each must exist."""
+    paths: list[Path] = []
+    for index, name in enumerate(names):
+        try:
+            path = box_script(box, name)
+        except HttpError:
+            raise ManifestError(label, f"/{key}/{index}", "a script path inside box/") from None
+        if not path.is_file():
+            raise ManifestError(label, f"/{key}/{index}", f"an existing script, but box/{name} does not exist")
+        paths.append(path)
+    return paths
+
+
+async def load_app(
+    root: Path,
+    *,
+    project_dir: Path,
+    server_config: dict[str, Any],
+    shared: dict[str, Any],
+    executor: Executor,
+    dev: bool,
+) -> AppRuntime:
+    """Load, validate and start one app; raises GingeeError (with file, pointer, expected) if it can't."""
+    name = root.name
+    config, routes, pmft = read_manifests(root, project_dir)
+    roots = [project_dir / r for r in server_config["secrets"]["file_roots"]]
+    app_label = str((root / "box" / "app.json").relative_to(project_dir))
+    try:
+        config = resolve_secrets(config, file_roots=roots)
+    except GingeeError as exc:
+        raise ManifestError(app_label, "", str(exc)) from None
+    grants = grants_for(name, pmft, project_dir / server_config["permissions_file"], dev=dev)
+    app = AppRuntime(name, root, config, server_config, grants, project_dir=project_dir, shared=shared, dev=dev)
+    routes_label = str((root / "box" / "routes.json").relative_to(project_dir))
+    router = compile_routes(app.box, routes, routes_label)
+    includes = script_list(app.box, config.get("default_include", []), app_label, "default_include")
+    startup = script_list(app.box, config.get("startup_scripts", []), app_label, "startup_scripts")
+    limits = app_limits(name, server_config, config)
+    app.pipeline = AppPipeline(
+        app, router, ScriptLoader(name, app.box, watch=dev), includes, limits, executor, hidden=set(startup)
+    )
+    try:
+        await run_startup(app, startup)
+    except BaseException:
+        await app.close()
+        raise
+    return app
+
+
+async def run_startup(app: AppRuntime, scripts: list[Path]) -> None:
+    """Run each startup script's handle(g) once, as the app; the first failure stops the load."""
+    pipeline: AppPipeline = app.pipeline
+    for path in scripts:
+        with app_context(app):
+            g = G(pipeline.info, app.log)
+            try:
+                await pipeline.call(pipeline.scripts.function(path), g)
+            except Exception as exc:
+                rel = path.relative_to(app.box)
+                raise GingeeError(f"startup script box/{rel} failed: {type(exc).__name__}: {exc}") from exc

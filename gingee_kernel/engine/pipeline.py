@@ -1,0 +1,133 @@
+"""One app's request pipeline: pick the target (manifest route, file script or static file) and run it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from ..errors import HttpError
+from .app import AppRuntime
+from .context import set_current_app
+from .g import G, AppInfo
+from .limits import Gate, Limits
+from .paths import box_script, decode_segments
+from .request import Request
+from .response import Response
+from .router import MethodNotAllowed, Router, RouteMatch
+from .scripts import ScriptLoader
+from .static import not_found, serve_static
+
+Handler = Callable[[G], Any]
+
+
+class Target:
+    """A script to run: its resolved path, function name and route params."""
+
+    __slots__ = ("function", "params", "path")
+
+    def __init__(self, path: Path, function: str, params: dict[str, str]) -> None:
+        self.path = path
+        self.function = function
+        self.params = params
+
+
+class AppPipeline:
+    """Routes, scripts, middleware and limits of one loaded app."""
+
+    def __init__(
+        self,
+        app: AppRuntime,
+        router: Router,
+        scripts: ScriptLoader,
+        includes: list[Path],
+        limits: Limits,
+        executor: Executor,
+        handlers: dict[str, Handler] | None = None,
+        hidden: set[Path] | None = None,
+    ) -> None:
+        self.app = app
+        self.router = router
+        self.scripts = scripts
+        self.includes = includes
+        self.limits = limits
+        self.gate = Gate(limits.max_concurrent, "app")
+        self.executor = executor
+        # In-memory handlers (notebook apps) keyed by route script name, used before files.
+        self.handlers = handlers or {}
+        # Scripts that URLs never run by file routing: startup scripts and middleware.
+        self.hidden = set(hidden or ()) | set(includes)
+        config = app.config
+        self.info = AppInfo(
+            name=app.name,
+            version=str(config.get("version", "0.0.0")),
+            description=str(config.get("description", "")),
+            env=dict(config.get("env", {})),
+            config=config,
+        )
+
+    def resolve(self, method: str, rest: str) -> Target | tuple[list[str], bool]:
+        """A script Target, or the decoded segments (and trailing slash) of a static file."""
+        match = self.router.match(method, rest)
+        if isinstance(match, RouteMatch):
+            route = match.route
+            return Target(self.app.box / route.script, route.handler, match.params)
+        if isinstance(match, MethodNotAllowed):
+            raise HttpError(
+                405,
+                "METHOD_NOT_ALLOWED",
+                f"{method} is not allowed here; allowed: {', '.join(match.allow)}",
+                headers={"Allow": ", ".join(match.allow)},
+            )
+        segments = decode_segments(rest)
+        if segments and segments[0] == "box":
+            raise HttpError(403, "ACCESS_DENIED", "the app's box/ folder is private")
+        if segments and "." not in segments[-1]:
+            script = box_script(self.app.box, "/".join(segments) + ".py")
+            if script not in self.hidden and script.is_file() and self.scripts.has_function(script):
+                return Target(script, "handle", {})
+        return segments, rest.endswith("/") or not segments
+
+    def serve_static(self, segments: list[str], trailing_slash: bool, response: Response) -> None:
+        """Answer with a public file."""
+        serve_static(self.app.root, self.app.box, segments, trailing_slash, response)
+
+    async def run(self, target: Target, request: Request, response: Response) -> None:
+        """Run middleware then the target script as this app, inside the request's time budget."""
+        request.params = target.params
+        g = G(self.info, self.app.log, request, response)
+        set_current_app(self.app)
+        for include in self.includes:
+            await self.call(self.scripts.function(include), g)
+            if response.sent:
+                return
+        handler = self._handler(target)
+        result = await self.call(handler, g)
+        if not response.sent:
+            if result is None:
+                response.send(b"", status=204 if response.status == 200 else response.status, content_type="text/plain")
+            else:
+                response.send(result)
+
+    def _handler(self, target: Target) -> Handler:
+        key = str(target.path.relative_to(self.app.box))
+        handler = self.handlers.get(key)
+        if handler is not None:
+            return handler
+        if not target.path.is_file():
+            raise not_found()
+        return self.scripts.function(target.path, target.function)
+
+    async def call(self, func: Handler, g: G) -> Any:
+        """Await an async handler, or run a sync one in the bounded script thread pool."""
+        if inspect.iscoroutinefunction(func):
+            return await func(g)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.executor, contextvars.copy_context().run, func, g)
+        if inspect.isawaitable(result):
+            return await result
+        return result

@@ -1,0 +1,133 @@
+"""Project: `gingee.json` plus every app under its web root, loaded, reloaded and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import GingeeError, ManifestError
+from . import manifest
+from .app import AppRuntime
+from .config import server_config
+from .loader import is_app_dir, load_app
+from .secrets import resolve_secrets
+
+log = logging.getLogger("gingee.project")
+
+
+def load_server_config(project_dir: Path) -> dict[str, Any]:
+    """The project's effective server config; a broken gingee.json raises ManifestError."""
+    path = project_dir / "gingee.json"
+    user = manifest.load("gingee", path, "gingee.json") if path.is_file() else {}
+    merged = server_config(user)
+    roots = [project_dir / r for r in merged["secrets"]["file_roots"]]
+    try:
+        return resolve_secrets(merged, file_roots=roots)
+    except GingeeError as exc:
+        raise ManifestError("gingee.json", "", str(exc)) from None
+
+
+class Project:
+    """The apps of one project folder. `apps` holds those that loaded; `errors` says why others did not."""
+
+    def __init__(self, project_dir: Path | str, *, dev: bool = False, config: dict[str, Any] | None = None) -> None:
+        self.dir = Path(project_dir).resolve()
+        self.dev = dev
+        self.config = config if config is not None else load_server_config(self.dir)
+        self.web_root = (self.dir / self.config["web_root"]).resolve()
+        self.apps: dict[str, AppRuntime] = {}
+        self.errors: dict[str, str] = {}
+        self.shared: dict[str, Any] = {}
+        threads = int(self.config["limits"]["script_threads"])
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gingee-script")
+        self._mtimes: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    def app_dirs(self) -> list[Path]:
+        """Every app folder under the web root, sorted by name."""
+        if not self.web_root.is_dir():
+            return []
+        return sorted(p for p in self.web_root.iterdir() if is_app_dir(p))
+
+    async def load(self) -> None:
+        """Load every app; one broken app is logged and skipped, the others serve."""
+        for root in self.app_dirs():
+            await self._load_one(root)
+        log.info("project %s: %d app(s) serving%s", self.dir, len(self.apps),
+                 f", {len(self.errors)} failed to load" if self.errors else "")
+
+    async def reload(self, name: str | None = None) -> None:
+        """Reload one app (or all): close it, forget its scripts, load it again from disk."""
+        async with self._lock:
+            names = [name] if name else sorted(set(self.apps) | set(self.errors) | {p.name for p in self.app_dirs()})
+            for app_name in names:
+                old = self.apps.pop(app_name, None)
+                self.errors.pop(app_name, None)
+                if old is not None:
+                    old.pipeline.scripts.reload()
+                    await old.close()
+                root = self.web_root / app_name
+                if is_app_dir(root):
+                    await self._load_one(root)
+
+    async def _load_one(self, root: Path) -> None:
+        name = root.name
+        self._mtimes[name] = self._manifest_mtime(root)
+        try:
+            app = await load_app(
+                root,
+                project_dir=self.dir,
+                server_config=self.config,
+                shared=self.shared,
+                executor=self.executor,
+                dev=self.dev,
+            )
+        except GingeeError as exc:
+            self.errors[name] = str(exc)
+            log.error("app '%s' was not loaded: %s", name, exc)
+            return
+        except Exception as exc:
+            self.errors[name] = f"{type(exc).__name__}: {exc}"
+            log.exception("app '%s' was not loaded", name)
+            return
+        self.apps[name] = app
+        log.info("app '%s' loaded (grants: %s)", name, ", ".join(sorted(app.grants)) or "none")
+
+    def _manifest_mtime(self, root: Path) -> float:
+        box = root / "box"
+        newest = 0.0
+        for name in ("app.json", "routes.json", "pmft.json"):
+            try:
+                newest = max(newest, os.stat(box / name).st_mtime)
+            except OSError:
+                pass
+        return newest
+
+    async def refresh(self, name: str) -> None:
+        """In dev mode: reload `name` if its manifests changed on disk since it loaded."""
+        root = self.web_root / name
+        known = self._mtimes.get(name)
+        if known is None:
+            if is_app_dir(root):
+                await self.reload(name)
+            return
+        if self._manifest_mtime(root) != known:
+            await self.reload(name)
+
+    async def close(self) -> None:
+        """Close every app and the script thread pool."""
+        for app in list(self.apps.values()):
+            await app.close()
+        self.apps.clear()
+        for resource in list(self.shared.values()):
+            closer = getattr(resource, "close", None)
+            if closer is not None:
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+        self.shared.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,123 @@
+"""`g.request`: the incoming request, with its body parsed by content type."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from tornado.httputil import HTTPFile, parse_body_arguments
+
+from ..errors import HttpError
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file from a multipart body."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return len(self.data)
+
+
+class Request:
+    """Method, path, headers, cookies, query, route params and the parsed body of one request.
+
+    `body` is a dict for JSON objects and forms, any JSON value for JSON, `bytes` for other types,
+    and None when there is no body. Multipart fields land in `body` and files in `files`.
+    Invalid JSON is refused with 400 before any script runs.
+    """
+
+    __slots__ = ("_cookies", "body", "files", "headers", "method", "params", "path", "query",
+                 "query_all", "raw_body", "remote_ip", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        query_string: str,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+        remote_ip: str = "",
+        params: dict[str, str] | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.path = path
+        self.headers = headers
+        self.raw_body = raw_body
+        self.remote_ip = remote_ip
+        self.params: dict[str, str] = params or {}
+        self.query_all = parse_qs(query_string, keep_blank_values=True) if query_string else {}
+        self.query = {k: v[-1] for k, v in self.query_all.items()}
+        self._cookies: dict[str, str] | None = None
+        self.files: dict[str, UploadedFile] = {}
+        self.body: Any = self._parse_body()
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies sent by the client, by name."""
+        if self._cookies is None:
+            jar: dict[str, str] = {}
+            header = self.headers.get("Cookie")
+            if header:
+                try:
+                    parsed = SimpleCookie(header)
+                    jar = {k: m.value for k, m in parsed.items()}
+                except CookieError:
+                    jar = {}
+            self._cookies = jar
+        return self._cookies
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower-cased, without parameters."""
+        return self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+    def json(self) -> Any:
+        """The body parsed as JSON (same as `body` for JSON requests)."""
+        return self.body if self.content_type.endswith("json") else json.loads(self.raw_body or b"null")
+
+    def _parse_body(self) -> Any:
+        if not self.raw_body:
+            return None
+        kind = self.content_type
+        if kind == "application/json" or kind.endswith("+json"):
+            try:
+                return json.loads(self.raw_body)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                raise HttpError(400, "INVALID_JSON", f"the request body is not valid JSON: {detail}") from None
+        if kind == "application/x-www-form-urlencoded":
+            try:
+                fields = parse_qs(self.raw_body.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError:
+                raise HttpError(400, "INVALID_FORM", "the form body is not valid UTF-8") from None
+            return {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+        if kind == "multipart/form-data":
+            return self._parse_multipart()
+        return self.raw_body
+
+    def _parse_multipart(self) -> dict[str, Any]:
+        arguments: dict[str, list[bytes]] = {}
+        files: dict[str, list[HTTPFile]] = {}
+        parse_body_arguments(self.headers.get("Content-Type", ""), self.raw_body, arguments, files)
+        if "boundary=" not in self.headers.get("Content-Type", ""):
+            raise HttpError(400, "INVALID_MULTIPART", "multipart body without a boundary")
+        fields: dict[str, Any] = {}
+        for name, values in arguments.items():
+            decoded = [v.decode("utf-8", errors="replace") for v in values]
+            fields[name] = decoded[0] if len(decoded) == 1 else decoded
+        for name, items in files.items():
+            first = items[0]
+            self.files[name] = UploadedFile(first.filename, first.content_type, bytes(first.body))
+        return fields

@@ -1,0 +1,156 @@
+"""`g.response`: what a script sends back, buffered or streamed (server-sent events)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable
+from http.cookies import SimpleCookie
+from typing import Any, Protocol
+
+log = logging.getLogger("gingee.engine")
+
+
+class Transport(Protocol):
+    """How a host writes a streamed response; the Tornado adapter implements it."""
+
+    def start(self, status: int, headers: list[tuple[str, str]]) -> Awaitable[None]:
+        """Send the status line and headers."""
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Send one chunk and flush it to the client."""
+
+    def finish(self) -> Awaitable[None]:
+        """End the response."""
+
+
+def encode_body(data: Any, content_type: str | None) -> tuple[bytes, str]:
+    """Bytes and content type for `data`: dict/list/number/bool/None as JSON, str as text, bytes as-is."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data), content_type or "application/octet-stream"
+    if isinstance(data, str):
+        return data.encode("utf-8"), content_type or "text/plain; charset=utf-8"
+    return json.dumps(data, default=str).encode("utf-8"), content_type or "application/json"
+
+
+class Response:
+    """Status, headers, cookies and body of the reply; `send` may be called once."""
+
+    __slots__ = ("_cookies", "_stream", "_transport", "body", "headers", "sent", "status")
+
+    def __init__(self, transport: Transport | None = None) -> None:
+        self.status = 200
+        self.headers: dict[str, str] = {}
+        self.body: bytes | None = None
+        self.sent = False
+        self._cookies: SimpleCookie | None = None
+        self._transport = transport
+        self._stream = False
+
+    @property
+    def streaming(self) -> bool:
+        """True once `stream()` started a streamed reply."""
+        return self._stream
+
+    def send(self, data: Any = None, status: int | None = None, content_type: str | None = None) -> None:
+        """Set the reply body: JSON for dicts and lists, text for str, raw for bytes."""
+        if self.sent:
+            log.error("response already sent: a second send() was ignored (status %s)", status or self.status)
+            return
+        body, kind = encode_body(data, content_type)
+        self.body = body
+        if status is not None:
+            self.status = status
+        self.headers["Content-Type"] = kind
+        self.sent = True
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set one response header."""
+        self.headers[name] = value
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        max_age: int | None = None,
+        expires: str | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = True,
+        samesite: str | None = "Lax",
+    ) -> None:
+        """Add a Set-Cookie header with the given attributes (HttpOnly and SameSite=Lax by default)."""
+        jar = self._cookies if self._cookies is not None else SimpleCookie()
+        self._cookies = jar
+        jar[name] = value
+        morsel = jar[name]
+        morsel["path"] = path
+        if max_age is not None:
+            morsel["max-age"] = str(max_age)
+        if expires:
+            morsel["expires"] = expires
+        if domain:
+            morsel["domain"] = domain
+        if secure:
+            morsel["secure"] = True
+        if httponly:
+            morsel["httponly"] = True
+        if samesite:
+            morsel["samesite"] = samesite
+
+    def delete_cookie(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
+        """Tell the client to drop a cookie."""
+        self.set_cookie(name, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path, domain=domain)
+
+    def redirect(self, url: str, status: int = 302) -> None:
+        """Reply with a redirect to `url`."""
+        if not 300 <= status < 400:
+            raise ValueError(f"redirect status must be 3xx, got {status}")
+        self.headers["Location"] = url
+        self.send(b"", status=status, content_type="text/plain")
+
+    def header_lines(self) -> list[tuple[str, str]]:
+        """Every header to send, Set-Cookie lines included."""
+        lines = list(self.headers.items())
+        if self._cookies:
+            lines.extend(("Set-Cookie", m.OutputString()) for m in self._cookies.values())
+        return lines
+
+    async def stream(
+        self, status: int = 200, content_type: str = "text/event-stream; charset=utf-8"
+    ) -> None:
+        """Start a streamed reply (server-sent events by default); then `write`/`write_sse`, `end`."""
+        if self.sent:
+            raise RuntimeError("response already sent; stream() must come before send()")
+        if self._transport is None:
+            raise RuntimeError("this host cannot stream responses")
+        self.status = status
+        self.headers["Content-Type"] = content_type
+        self.headers.setdefault("Cache-Control", "no-cache, no-transform")
+        self.headers.setdefault("X-Accel-Buffering", "no")
+        self.sent = True
+        self._stream = True
+        await self._transport.start(status, self.header_lines())
+
+    async def write(self, chunk: str | bytes) -> None:
+        """Write one chunk of a streamed reply and flush it."""
+        if not self._stream or self._transport is None:
+            raise RuntimeError("call await g.response.stream() before write()")
+        await self._transport.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+
+    async def write_sse(self, data: Any, *, event: str | None = None, id: str | None = None) -> None:
+        """Write one server-sent event; `data` that is not a str is sent as JSON."""
+        text = data if isinstance(data, str) else json.dumps(data, default=str)
+        lines = [f"event: {event}"] if event else []
+        if id is not None:
+            lines.append(f"id: {id}")
+        lines.extend(f"data: {line}" for line in text.split("\n"))
+        await self.write("\n".join(lines) + "\n\n")
+
+    async def end(self) -> None:
+        """Finish a streamed reply."""
+        if self._stream and self._transport is not None:
+            self._stream = False
+            await self._transport.finish()

@@ -1,0 +1,92 @@
+"""The standalone host: `gingee serve` on Tornado."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from .engine.dispatch import Engine
+from .engine.project import Project
+from .engine.tornado_handler import GingeeHandler
+
+log = logging.getLogger("gingee.serve")
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    status = handler.get_status()
+    if status >= 500:
+        level = logging.ERROR
+    elif status >= 400:
+        level = logging.WARNING
+    else:
+        level = logging.DEBUG
+    if log.isEnabledFor(level):
+        request = handler.request
+        log.log(level, "%d %s %s %.1fms", status, request.method, request.uri, 1000 * request.request_time())
+
+
+def make_application(engine: Engine, **settings: Any) -> tornado.web.Application:
+    """The Tornado application that serves every app of the engine's project."""
+    return tornado.web.Application(
+        [(r"/.*", GingeeHandler, {"engine": engine})],
+        log_function=_log_request,
+        compress_response=False,
+        **settings,
+    )
+
+
+class Server:
+    """A running `gingee serve`: project, engine and HTTP server. Use `start()` then `stop()`."""
+
+    def __init__(self, project_dir: Path | str, *, dev: bool = False, host: str | None = None,
+                 port: int | None = None) -> None:
+        self.project = Project(project_dir, dev=dev)
+        self.engine = Engine(self.project)
+        server_cfg = self.project.config["server"]
+        self.host = host or server_cfg["host"]
+        self.port = server_cfg["port"] if port is None else port
+        self.http: tornado.httpserver.HTTPServer | None = None
+
+    async def start(self) -> int:
+        """Load the apps and listen; returns the bound port (useful with port 0)."""
+        await self.project.load()
+        app = make_application(self.engine)
+        self.http = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=2**40)
+        sockets = tornado.netutil.bind_sockets(self.port, self.host)
+        self.http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening, finish in-flight requests briefly, close every app."""
+        if self.http is not None:
+            self.http.stop()
+            try:
+                await asyncio.wait_for(self.http.close_all_connections(), timeout=5)
+            except asyncio.TimeoutError:
+                log.warning("some connections did not close within 5 s")
+        await self.project.close()
+
+
+async def serve(project_dir: Path, *, dev: bool, host: str | None, port: int | None) -> None:
+    """Run until SIGINT/SIGTERM; SIGHUP reloads every app."""
+    server = Server(project_dir, dev=dev, host=host, port=port)
+    bound = await server.start()
+    names = ", ".join(sorted(server.project.apps)) or "none"
+    print(f"gingee: serving {server.project.dir} on http://{server.host}:{bound}/ (apps: {names})", flush=True)
+    for name, error in sorted(server.project.errors.items()):
+        print(f"gingee: app '{name}' not loaded: {error}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(server.project.reload()))
+    await stop.wait()
+    await server.stop()
