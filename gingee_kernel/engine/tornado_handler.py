@@ -66,7 +66,9 @@ class GingeeHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         self._limit = self.engine.max_body_size(self.app_path())
-        self.request.connection.set_max_body_size(max(self._limit, 1) + 1)  # type: ignore[attr-defined]
+        # Leave Tornado headroom past our limit, so that we (not Tornado's bare 400) answer 413 for a chunked
+        # body; a Content-Length over the limit is refused below before any body byte is read.
+        self.request.connection.set_max_body_size(2 * self._limit + 65536)  # type: ignore[attr-defined]
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self._limit:
             self._refuse_body()
