@@ -63,8 +63,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("project", help="the project folder (holding gingee.json and web/)")
     serve.add_argument("--port", type=int, default=None, help="port (default: gingee.json server.port, 7070)")
     serve.add_argument("--host", default=None, help="address to bind (default: gingee.json server.host)")
-    serve.add_argument("--dev", action="store_true",
-                       help="development mode: reload changed scripts and manifests, grant what pmft.json declares")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode: reload changed scripts and manifests, grant what pmft.json declares",
+    )
     serve.set_defaults(run=_serve)
 
     new = commands.add_parser("new", help="create a project with a hello app")
@@ -88,7 +91,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `gingee` console script."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.run(args))
     except GingeeError as exc:

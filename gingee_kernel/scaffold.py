@@ -30,9 +30,13 @@ def new_project(path: Path) -> Path:
         raise FileExistsError(f"{path / 'gingee.json'} already exists; choose an empty folder")
     box = path / "web" / "hello" / "box"
     box.mkdir(parents=True, exist_ok=True)
-    (path / "gingee.json").write_text(json.dumps({"server": {"port": 7070}, "default_app": "hello"}, indent=2) + "\n")
+    (path / "gingee.json").write_text(
+        json.dumps({"server": {"port": 7070}, "default_app": "hello"}, indent=2) + "\n"
+    )
     (box / "app.json").write_text(json.dumps({"name": "hello", "version": "0.1.0"}, indent=2) + "\n")
-    (box / "pmft.json").write_text(json.dumps({"permissions": {"mandatory": [], "optional": []}}, indent=2) + "\n")
+    (box / "pmft.json").write_text(
+        json.dumps({"permissions": {"mandatory": [], "optional": []}}, indent=2) + "\n"
+    )
     (box / "greet.py").write_text(_HELLO_SCRIPT)
     (path / "web" / "hello" / "index.html").write_text(_INDEX)
     return path.resolve()

@@ -45,8 +45,9 @@ def make_application(engine: Engine, **settings: Any) -> tornado.web.Application
 class Server:
     """A running `gingee serve`: project, engine and HTTP server. Use `start()` then `stop()`."""
 
-    def __init__(self, project_dir: Path | str, *, dev: bool = False, host: str | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, project_dir: Path | str, *, dev: bool = False, host: str | None = None, port: int | None = None
+    ) -> None:
         self.project = Project(project_dir, dev=dev)
         self.engine = Engine(self.project)
         server_cfg = self.project.config["server"]
@@ -80,7 +81,9 @@ async def serve(project_dir: Path, *, dev: bool, host: str | None, port: int | N
     server = Server(project_dir, dev=dev, host=host, port=port)
     bound = await server.start()
     names = ", ".join(sorted(server.project.apps)) or "none"
-    print(f"gingee: serving {server.project.dir} on http://{server.host}:{bound}/ (apps: {names})", flush=True)
+    print(
+        f"gingee: serving {server.project.dir} on http://{server.host}:{bound}/ (apps: {names})", flush=True
+    )
     for name, error in sorted(server.project.errors.items()):
         print(f"gingee: app '{name}' not loaded: {error}", flush=True)
     stop = asyncio.Event()

@@ -97,8 +97,11 @@ class Engine:
             log.exception("request %s %s failed (request id %s)", incoming.method, incoming.path, request_id)
             if not response.streaming:
                 error_response(
-                    HttpError(500, "INTERNAL_SERVER_ERROR",
-                              f"the server script failed; the app's log has the details (request id {request_id})"),
+                    HttpError(
+                        500,
+                        "INTERNAL_SERVER_ERROR",
+                        f"the server script failed; the app's log has the details (request id {request_id})",
+                    ),
                     response,
                 )
         for name, value in SECURITY_HEADERS.items():
@@ -117,8 +120,12 @@ class Engine:
             await self.project.refresh(name)
         app = self.app_for(name)
         if app.maintenance:
-            raise HttpError(503, "MAINTENANCE", f"app '{name}' is in maintenance; try again later",
-                            headers={"Retry-After": "30"})
+            raise HttpError(
+                503,
+                "MAINTENANCE",
+                f"app '{name}' is in maintenance; try again later",
+                headers={"Retry-After": "30"},
+            )
         if not rest:
             response.headers["Location"] = f"{name}/" + (f"?{incoming.query}" if incoming.query else "")
             response.send(b"", status=301, content_type="text/plain")
@@ -129,8 +136,15 @@ class Engine:
             segments, trailing = target
             pipeline.serve_static(segments, trailing, response)
             return
-        request = Request(incoming.method, incoming.url, incoming.path, incoming.query, incoming.headers,
-                          incoming.body, incoming.remote_ip)
+        request = Request(
+            incoming.method,
+            incoming.url,
+            incoming.path,
+            incoming.query,
+            incoming.headers,
+            incoming.body,
+            incoming.remote_ip,
+        )
         self.gate.enter()
         try:
             pipeline.gate.enter()
@@ -141,8 +155,9 @@ class Engine:
         finally:
             self.gate.leave()
 
-    async def _run_with_budget(self, pipeline: AppPipeline, target: Target, request: Request,
-                               response: Response) -> None:
+    async def _run_with_budget(
+        self, pipeline: AppPipeline, target: Target, request: Request, response: Response
+    ) -> None:
         budget = pipeline.limits.request_timeout
         task = asyncio.ensure_future(pipeline.run(target, request, response))
         loop = asyncio.get_running_loop()
@@ -160,7 +175,11 @@ class Engine:
         except asyncio.CancelledError:
             if not expired:
                 raise
-            raise HttpError(504, "GATEWAY_TIMEOUT", f"the request took longer than its {budget:g} s budget",
-                            extra={"timeout_ms": int(budget * 1000)}) from None
+            raise HttpError(
+                504,
+                "GATEWAY_TIMEOUT",
+                f"the request took longer than its {budget:g} s budget",
+                extra={"timeout_ms": int(budget * 1000)},
+            ) from None
         finally:
             timer.cancel()

@@ -28,7 +28,9 @@ def app_limits(app_name: str, server: dict[str, Any], app: dict[str, Any]) -> Li
     body = parse_size(server["max_body_size"])
     timeout_ms = int(limits["request_timeout_ms"])
     cap = int(limits["max_concurrent_requests_per_app"])
-    body = _tighten(app_name, "max_body_size", body, parse_size(own["max_body_size"]) if "max_body_size" in own else None)
+    body = _tighten(
+        app_name, "max_body_size", body, parse_size(own["max_body_size"]) if "max_body_size" in own else None
+    )
     timeout_ms = _tighten(app_name, "request_timeout_ms", timeout_ms, own.get("request_timeout_ms"))
     cap = _tighten(app_name, "max_concurrent_requests", cap, own.get("max_concurrent_requests"))
     return Limits(body, timeout_ms / 1000, cap)
@@ -38,8 +40,14 @@ def _tighten(app: str, key: str, server_value: int, app_value: int | None) -> in
     if app_value is None:
         return server_value
     if app_value > server_value:
-        log.warning("app '%s': limits.%s=%s is looser than the server's %s and was ignored (apps may only "
-                    "tighten limits)", app, key, app_value, server_value)
+        log.warning(
+            "app '%s': limits.%s=%s is looser than the server's %s and was ignored (apps may only "
+            "tighten limits)",
+            app,
+            key,
+            app_value,
+            server_value,
+        )
         return server_value
     return app_value
 

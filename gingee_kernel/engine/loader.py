@@ -28,16 +28,28 @@ def is_app_dir(path: Path) -> bool:
     return path.is_dir() and APP_NAME.match(path.name) is not None and (path / "box" / "app.json").is_file()
 
 
-def read_manifests(root: Path, label_root: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+def read_manifests(
+    root: Path, label_root: Path
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """app.json, routes.json and pmft.json of an app, each validated (the last two may be absent)."""
     box = root / "box"
 
     def label(name: str) -> str:
-        return str((box / name).relative_to(label_root)) if box.is_relative_to(label_root) else str(box / name)
+        return (
+            str((box / name).relative_to(label_root)) if box.is_relative_to(label_root) else str(box / name)
+        )
 
     config = manifest.load("app", box / "app.json", label("app.json"))
-    routes = manifest.load("routes", box / "routes.json", label("routes.json")) if (box / "routes.json").is_file() else None
-    pmft = manifest.load("pmft", box / "pmft.json", label("pmft.json")) if (box / "pmft.json").is_file() else None
+    routes = (
+        manifest.load("routes", box / "routes.json", label("routes.json"))
+        if (box / "routes.json").is_file()
+        else None
+    )
+    pmft = (
+        manifest.load("pmft", box / "pmft.json", label("pmft.json"))
+        if (box / "pmft.json").is_file()
+        else None
+    )
     return config, routes, pmft
 
 
@@ -46,7 +58,9 @@ def compile_routes(box: Path, routes: dict[str, Any] | None, label: str) -> Rout
     compiled: list[Route] = []
     for index, entry in enumerate((routes or {}).get("routes", [])):
         try:
-            route = compile_route(entry["path"], entry.get("method", "GET"), "", entry.get("handler", "handle"))
+            route = compile_route(
+                entry["path"], entry.get("method", "GET"), "", entry.get("handler", "handle")
+            )
         except ValueError as exc:
             raise ManifestError(label, f"/routes/{index}/path", str(exc)) from None
         script = entry["script"] if entry["script"].endswith(".py") else entry["script"] + ".py"
@@ -71,7 +85,9 @@ def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]
         except HttpError:
             raise ManifestError(label, f"/{key}/{index}", "a script path inside box/") from None
         if not path.is_file():
-            raise ManifestError(label, f"/{key}/{index}", f"an existing script, but box/{name} does not exist")
+            raise ManifestError(
+                label, f"/{key}/{index}", f"an existing script, but box/{name} does not exist"
+            )
         paths.append(path)
     return paths
 
@@ -95,7 +111,9 @@ async def load_app(
     except GingeeError as exc:
         raise ManifestError(app_label, "", str(exc)) from None
     grants = grants_for(name, pmft, project_dir / server_config["permissions_file"], dev=dev)
-    app = AppRuntime(name, root, config, server_config, grants, project_dir=project_dir, shared=shared, dev=dev)
+    app = AppRuntime(
+        name, root, config, server_config, grants, project_dir=project_dir, shared=shared, dev=dev
+    )
     routes_label = str((root / "box" / "routes.json").relative_to(project_dir))
     router = compile_routes(app.box, routes, routes_label)
     includes = script_list(app.box, config.get("default_include", []), app_label, "default_include")

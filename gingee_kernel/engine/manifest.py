@@ -40,7 +40,9 @@ def read_json(path: Path, label: str | None = None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ManifestError(label, "", f"valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+        raise ManifestError(
+            label, "", f"valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from exc
 
 
 def validate(kind: str, document: Any, label: str) -> None:

@@ -53,7 +53,9 @@ def grants_for(app: str, pmft: dict[str, Any] | None, grants_file: Path, *, dev:
     if dev:
         asked = declared(pmft) - granted
         if asked:
-            log.info("dev mode: granting app '%s' what its pmft.json declares: %s", app, ", ".join(sorted(asked)))
+            log.info(
+                "dev mode: granting app '%s' what its pmft.json declares: %s", app, ", ".join(sorted(asked))
+            )
         granted = granted | asked
     return frozenset(granted)
 
@@ -62,7 +64,9 @@ def grant(grants_file: Path, app: str, permissions: list[str], *, revoke: bool =
     """Add (or remove) permissions for `app` in the grants file, written atomically; returns the new set."""
     unknown = sorted(set(permissions) - set(known_permissions()))
     if unknown:
-        raise ValueError(f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(known_permissions())}")
+        raise ValueError(
+            f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(known_permissions())}"
+        )
     data: dict[str, Any] = read_json(grants_file) if grants_file.is_file() else {}
     current = set(data.get(app, {}).get("granted", []))
     current = current - set(permissions) if revoke else current | set(permissions)

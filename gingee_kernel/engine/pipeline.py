@@ -13,12 +13,12 @@ from typing import Any
 from ..errors import HttpError
 from .app import AppRuntime
 from .context import set_current_app
-from .g import G, AppInfo
+from .g import AppInfo, G
 from .limits import Gate, Limits
 from .paths import box_script, decode_segments
 from .request import Request
 from .response import Response
-from .router import MethodNotAllowed, Router, RouteMatch
+from .router import MethodNotAllowed, RouteMatch, Router
 from .scripts import ScriptLoader
 from .static import not_found, serve_static
 
@@ -109,7 +109,9 @@ class AppPipeline:
         result = await self.call(handler, g)
         if not response.sent:
             if result is None:
-                response.send(b"", status=204 if response.status == 200 else response.status, content_type="text/plain")
+                response.send(
+                    b"", status=204 if response.status == 200 else response.status, content_type="text/plain"
+                )
             else:
                 response.send(result)
 

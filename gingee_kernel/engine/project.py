@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,9 @@ def load_server_config(project_dir: Path) -> dict[str, Any]:
 class Project:
     """The apps of one project folder. `apps` holds those that loaded; `errors` says why others did not."""
 
-    def __init__(self, project_dir: Path | str, *, dev: bool = False, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, project_dir: Path | str, *, dev: bool = False, config: dict[str, Any] | None = None
+    ) -> None:
         self.dir = Path(project_dir).resolve()
         self.dev = dev
         self.config = config if config is not None else load_server_config(self.dir)
@@ -57,13 +60,21 @@ class Project:
         """Load every app; one broken app is logged and skipped, the others serve."""
         for root in self.app_dirs():
             await self._load_one(root)
-        log.info("project %s: %d app(s) serving%s", self.dir, len(self.apps),
-                 f", {len(self.errors)} failed to load" if self.errors else "")
+        log.info(
+            "project %s: %d app(s) serving%s",
+            self.dir,
+            len(self.apps),
+            f", {len(self.errors)} failed to load" if self.errors else "",
+        )
 
     async def reload(self, name: str | None = None) -> None:
         """Reload one app (or all): close it, forget its scripts, load it again from disk."""
         async with self._lock:
-            names = [name] if name else sorted(set(self.apps) | set(self.errors) | {p.name for p in self.app_dirs()})
+            names = (
+                [name]
+                if name
+                else sorted(set(self.apps) | set(self.errors) | {p.name for p in self.app_dirs()})
+            )
             for app_name in names:
                 old = self.apps.pop(app_name, None)
                 self.errors.pop(app_name, None)
@@ -101,10 +112,8 @@ class Project:
         box = root / "box"
         newest = 0.0
         for name in ("app.json", "routes.json", "pmft.json"):
-            try:
+            with contextlib.suppress(OSError):
                 newest = max(newest, os.stat(box / name).st_mtime)
-            except OSError:
-                pass
         return newest
 
     async def refresh(self, name: str) -> None:

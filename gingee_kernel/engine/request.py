@@ -36,8 +36,20 @@ class Request:
     Invalid JSON is refused with 400 before any script runs.
     """
 
-    __slots__ = ("_cookies", "body", "files", "headers", "method", "params", "path", "query",
-                 "query_all", "raw_body", "remote_ip", "url")
+    __slots__ = (
+        "_cookies",
+        "body",
+        "files",
+        "headers",
+        "method",
+        "params",
+        "path",
+        "query",
+        "query_all",
+        "raw_body",
+        "remote_ip",
+        "url",
+    )
 
     def __init__(
         self,
@@ -96,7 +108,9 @@ class Request:
                 return json.loads(self.raw_body)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-                raise HttpError(400, "INVALID_JSON", f"the request body is not valid JSON: {detail}") from None
+                raise HttpError(
+                    400, "INVALID_JSON", f"the request body is not valid JSON: {detail}"
+                ) from None
         if kind == "application/x-www-form-urlencoded":
             try:
                 fields = parse_qs(self.raw_body.decode("utf-8"), keep_blank_values=True)

@@ -102,7 +102,9 @@ class Response:
 
     def delete_cookie(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
         """Tell the client to drop a cookie."""
-        self.set_cookie(name, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path, domain=domain)
+        self.set_cookie(
+            name, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path, domain=domain
+        )
 
     def redirect(self, url: str, status: int = 302) -> None:
         """Reply with a redirect to `url`."""
@@ -118,9 +120,7 @@ class Response:
             lines.extend(("Set-Cookie", m.OutputString()) for m in self._cookies.values())
         return lines
 
-    async def stream(
-        self, status: int = 200, content_type: str = "text/event-stream; charset=utf-8"
-    ) -> None:
+    async def stream(self, status: int = 200, content_type: str = "text/event-stream; charset=utf-8") -> None:
         """Start a streamed reply (server-sent events by default); then `write`/`write_sse`, `end`."""
         if self.sent:
             raise RuntimeError("response already sent; stream() must come before send()")

@@ -7,6 +7,7 @@ relative imports (`from .lib import helpers`). `reload()` drops every module of 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import re
@@ -121,10 +122,8 @@ class ScriptLoader:
         for name, module in list(sys.modules.items()):
             file = getattr(module, "__file__", None)
             if file and name.startswith(prefix) and file not in self._mtimes:
-                try:
+                with contextlib.suppress(OSError):
                     self._mtimes[file] = Path(file).stat().st_mtime
-                except OSError:
-                    pass
 
 
 def _ensure_package(name: str, path: list[str]) -> None:

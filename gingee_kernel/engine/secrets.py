@@ -24,16 +24,22 @@ def resolve_secrets(
     """A copy of `value` with every `env:`/`file:` string replaced by what it points at."""
     env = os.environ if environ is None else environ
     if isinstance(value, dict):
-        return {k: resolve_secrets(v, file_roots=file_roots, environ=env, where=f"{where}/{k}") for k, v in value.items()}
+        return {
+            k: resolve_secrets(v, file_roots=file_roots, environ=env, where=f"{where}/{k}")
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [
-            resolve_secrets(v, file_roots=file_roots, environ=env, where=f"{where}/{i}") for i, v in enumerate(value)
+            resolve_secrets(v, file_roots=file_roots, environ=env, where=f"{where}/{i}")
+            for i, v in enumerate(value)
         ]
     if isinstance(value, str):
         if value.startswith("env:"):
             name = value[4:]
             if name not in env:
-                raise SecretError(f"at {where or '/'}: environment variable {name!r} is not set (referenced as {value!r})")
+                raise SecretError(
+                    f"at {where or '/'}: environment variable {name!r} is not set (referenced as {value!r})"
+                )
             return env[name]
         if value.startswith("file:"):
             return _read_secret_file(value[5:], file_roots, where)

@@ -17,7 +17,9 @@ def not_found() -> HttpError:
     return HttpError(404, "FILE_NOT_FOUND", "no such file or script in this app")
 
 
-def serve_static(root: Path, box: Path, segments: list[str], trailing_slash: bool, response: Response) -> None:
+def serve_static(
+    root: Path, box: Path, segments: list[str], trailing_slash: bool, response: Response
+) -> None:
     """Fill `response` with the file at `segments` (or a directory's index.html); 403/404 otherwise."""
     path = static_file(root, box, segments)
     if path.is_dir():

@@ -62,7 +62,7 @@ class GingeeHandler(tornado.web.RequestHandler):
     def app_path(self) -> str:
         """The raw request path with the host's prefix removed (starts with `/<app>`)."""
         path = self.request.path
-        return path[len(self.prefix):] if self.prefix and path.startswith(self.prefix) else path
+        return path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
 
     async def prepare(self) -> None:
         self._limit = self.engine.max_body_size(self.app_path())

@@ -33,16 +33,21 @@ SIZE = "async def handle(g):\n    g.response.send(len(g.request.raw_body))\n"
 
 @pytest.fixture
 def server(make_project, serve):
-    project = make_project({
-        "gingee.json": {"max_body_size": "1kb", "limits": {"request_timeout_ms": 300}},
-        "web/a/box/app.json": {"name": "a", "limits": {"max_concurrent_requests": 1}},
-        "web/a/box/slow.py": SLOW,
-        "web/a/box/gate.py": GATE,
-        "web/a/box/size.py": SIZE,
-        "web/tight/box/app.json": {"name": "tight", "limits": {"max_body_size": 100, "request_timeout_ms": 99999}},
-        "web/tight/box/size.py": SIZE,
-        "web/tight/box/slow.py": SLOW,
-    })
+    project = make_project(
+        {
+            "gingee.json": {"max_body_size": "1kb", "limits": {"request_timeout_ms": 300}},
+            "web/a/box/app.json": {"name": "a", "limits": {"max_concurrent_requests": 1}},
+            "web/a/box/slow.py": SLOW,
+            "web/a/box/gate.py": GATE,
+            "web/a/box/size.py": SIZE,
+            "web/tight/box/app.json": {
+                "name": "tight",
+                "limits": {"max_body_size": 100, "request_timeout_ms": 99999},
+            },
+            "web/tight/box/size.py": SIZE,
+            "web/tight/box/slow.py": SLOW,
+        }
+    )
     return serve(project)
 
 
@@ -66,8 +71,10 @@ def test_body_under_limit_is_accepted(server, client):
 
 
 def test_413_from_content_length_before_the_body_is_sent(server):
-    head = (b"POST /a/size HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-            b"Content-Length: 50000000\r\n\r\n")
+    head = (
+        b"POST /a/size HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: 50000000\r\n\r\n"
+    )
     reply = raw_request(server.port, head)  # no body at all: the answer must not wait for it
     assert reply.startswith(b"HTTP/1.1 413")
     assert b'"PAYLOAD_TOO_LARGE"' in reply
@@ -88,8 +95,11 @@ def test_app_limit_tightens_body_size(server, client):
 def test_504_when_the_budget_runs_out(server, client):
     reply = client.get(server.url("/a/slow?s=5"))
     assert reply.status_code == 504
-    assert reply.json() == {"error": "GATEWAY_TIMEOUT", "reason": "the request took longer than its 0.3 s budget",
-                            "timeout_ms": 300}
+    assert reply.json() == {
+        "error": "GATEWAY_TIMEOUT",
+        "reason": "the request took longer than its 0.3 s budget",
+        "timeout_ms": 300,
+    }
     assert client.get(server.url("/a/slow?s=0.01")).text == "late"
 
 

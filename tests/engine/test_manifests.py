@@ -15,46 +15,72 @@ OK = "async def handle(g):\n    g.response.send({'ok': g.app.name})\n"
 BROKEN = {
     "unknown_key": (
         {"web/bad/box/app.json": {"name": "bad", "colour": "red"}},
-        "web/bad/box/app.json", "at the top level", "unknown key 'colour'",
+        "web/bad/box/app.json",
+        "at the top level",
+        "unknown key 'colour'",
     ),
     "wrong_type": (
         {"web/bad/box/app.json": {"name": "bad", "db": [{"name": "main", "type": "sqlite", "port": "5432"}]}},
-        "web/bad/box/app.json", "at /db/0/port", "expected integer, got string",
+        "web/bad/box/app.json",
+        "at /db/0/port",
+        "expected integer, got string",
     ),
     "bad_enum": (
         {"web/bad/box/app.json": {"name": "bad", "db": [{"name": "main", "type": "mongo"}]}},
-        "web/bad/box/app.json", "at /db/0/type", 'expected one of "sqlite", "postgres", "mysql"',
+        "web/bad/box/app.json",
+        "at /db/0/type",
+        'expected one of "sqlite", "postgres", "mysql"',
     ),
     "invalid_json": (
         {"web/bad/box/app.json": '{"name": "bad",}'},
-        "web/bad/box/app.json", "at the top level", "valid JSON",
+        "web/bad/box/app.json",
+        "at the top level",
+        "valid JSON",
     ),
     "route_missing_script": (
         {"web/bad/box/app.json": {"name": "bad"}, "web/bad/box/routes.json": {"routes": [{"path": "/x"}]}},
-        "web/bad/box/routes.json", "at /routes/0", "missing required key 'script'",
+        "web/bad/box/routes.json",
+        "at /routes/0",
+        "missing required key 'script'",
     ),
     "route_bad_pattern": (
-        {"web/bad/box/app.json": {"name": "bad"},
-         "web/bad/box/routes.json": {"routes": [{"path": "/x/*/y", "script": "x.py"}]}},
-        "web/bad/box/routes.json", "at /routes/0/path", "'*' is only allowed as the last segment",
+        {
+            "web/bad/box/app.json": {"name": "bad"},
+            "web/bad/box/routes.json": {"routes": [{"path": "/x/*/y", "script": "x.py"}]},
+        },
+        "web/bad/box/routes.json",
+        "at /routes/0/path",
+        "'*' is only allowed as the last segment",
     ),
     "route_script_escapes_box": (
-        {"web/bad/box/app.json": {"name": "bad"},
-         "web/bad/box/routes.json": {"routes": [{"path": "/x", "script": "../../other/box/x.py"}]}},
-        "web/bad/box/routes.json", "at /routes/0/script", "a script path inside box/",
+        {
+            "web/bad/box/app.json": {"name": "bad"},
+            "web/bad/box/routes.json": {"routes": [{"path": "/x", "script": "../../other/box/x.py"}]},
+        },
+        "web/bad/box/routes.json",
+        "at /routes/0/script",
+        "a script path inside box/",
     ),
     "pmft_unknown_permission": (
-        {"web/bad/box/app.json": {"name": "bad"},
-         "web/bad/box/pmft.json": {"permissions": {"mandatory": ["root"]}}},
-        "web/bad/box/pmft.json", "at /permissions/mandatory/0", "expected one of",
+        {
+            "web/bad/box/app.json": {"name": "bad"},
+            "web/bad/box/pmft.json": {"permissions": {"mandatory": ["root"]}},
+        },
+        "web/bad/box/pmft.json",
+        "at /permissions/mandatory/0",
+        "expected one of",
     ),
     "missing_startup_script": (
         {"web/bad/box/app.json": {"name": "bad", "startup_scripts": ["setup.py"]}},
-        "web/bad/box/app.json", "at /startup_scripts/0", "box/setup.py does not exist",
+        "web/bad/box/app.json",
+        "at /startup_scripts/0",
+        "box/setup.py does not exist",
     ),
     "unset_env_secret": (
         {"web/bad/box/app.json": {"name": "bad", "jwt": {"secret": "env:GINGEE_TEST_SURELY_UNSET"}}},
-        "web/bad/box/app.json", "at the top level", "GINGEE_TEST_SURELY_UNSET",
+        "web/bad/box/app.json",
+        "at the top level",
+        "GINGEE_TEST_SURELY_UNSET",
     ),
 }
 
@@ -84,26 +110,33 @@ def test_dev_mode_shows_the_load_error_to_the_author(make_project, serve, client
 
 
 def test_failing_startup_script_keeps_only_that_app_down(make_project, serve, client):
-    project = make_project({
-        "web/good/box/app.json": {"name": "good"}, "web/good/box/ok.py": OK,
-        "web/bad/box/app.json": {"name": "bad", "startup_scripts": ["boom.py"]},
-        "web/bad/box/boom.py": "def handle(g):\n    raise RuntimeError('no database today')\n",
-        "web/bad/box/ok.py": OK,
-    })
+    project = make_project(
+        {
+            "web/good/box/app.json": {"name": "good"},
+            "web/good/box/ok.py": OK,
+            "web/bad/box/app.json": {"name": "bad", "startup_scripts": ["boom.py"]},
+            "web/bad/box/boom.py": "def handle(g):\n    raise RuntimeError('no database today')\n",
+            "web/bad/box/ok.py": OK,
+        }
+    )
     server = serve(project)
     assert client.get(server.url("/good/ok")).status_code == 200
-    assert "startup script box/boom.py failed: RuntimeError: no database today" in server.project.errors["bad"]
+    assert (
+        "startup script box/boom.py failed: RuntimeError: no database today" in server.project.errors["bad"]
+    )
     assert client.get(server.url("/bad/ok")).status_code == 503
 
 
 def test_startup_script_runs_once_at_load_as_the_app(make_project, serve, client):
-    project = make_project({
-        "web/a/box/app.json": {"name": "a", "startup_scripts": ["init.py"]},
-        "web/a/box/init.py": "from gingee_kernel.engine.context import current_app\n"
-                             "def handle(g):\n    current_app().state['boots'] = current_app().state.get('boots', 0) + 1\n",
-        "web/a/box/count.py": "from gingee_kernel.engine.context import current_app\n"
-                              "async def handle(g):\n    g.response.send(current_app().state['boots'])\n",
-    })
+    project = make_project(
+        {
+            "web/a/box/app.json": {"name": "a", "startup_scripts": ["init.py"]},
+            "web/a/box/init.py": "from gingee_kernel.engine.context import current_app\n"
+            "def handle(g):\n    current_app().state['boots'] = current_app().state.get('boots', 0) + 1\n",
+            "web/a/box/count.py": "from gingee_kernel.engine.context import current_app\n"
+            "async def handle(g):\n    g.response.send(current_app().state['boots'])\n",
+        }
+    )
     server = serve(project)
     assert client.get(server.url("/a/count")).json() == 1
     assert client.get(server.url("/a/count")).json() == 1
@@ -112,20 +145,27 @@ def test_startup_script_runs_once_at_load_as_the_app(make_project, serve, client
 
 def test_secrets_resolved_from_env_and_file(make_project, serve, client, monkeypatch):
     monkeypatch.setenv("GINGEE_TEST_GREETING", "bonjour")
-    project = make_project({
-        "settings/secrets/api-key": "s3cr3t\n",
-        "web/a/box/app.json": {"name": "a", "env": {"greeting": "env:GINGEE_TEST_GREETING", "key": "file:api-key"}},
-        "web/a/box/env.py": "async def handle(g):\n    g.response.send(g.app.env)\n",
-    })
+    project = make_project(
+        {
+            "settings/secrets/api-key": "s3cr3t\n",
+            "web/a/box/app.json": {
+                "name": "a",
+                "env": {"greeting": "env:GINGEE_TEST_GREETING", "key": "file:api-key"},
+            },
+            "web/a/box/env.py": "async def handle(g):\n    g.response.send(g.app.env)\n",
+        }
+    )
     server = serve(project)
     assert client.get(server.url("/a/env")).json() == {"greeting": "bonjour", "key": "s3cr3t"}
 
 
 def test_file_secret_outside_roots_is_refused(make_project, serve):
-    project = make_project({
-        "outside.txt": "leak",
-        "web/a/box/app.json": {"name": "a", "env": {"key": "file:../../outside.txt"}},
-    })
+    project = make_project(
+        {
+            "outside.txt": "leak",
+            "web/a/box/app.json": {"name": "a", "env": {"key": "file:../../outside.txt"}},
+        }
+    )
     server = serve(project)
     assert "was not found under the secret roots" in server.project.errors["a"]
 
@@ -134,7 +174,9 @@ def test_broken_gingee_json_stops_the_server_with_a_clear_error(make_project):
     project = make_project({"gingee.json": {"limits": {"request_timeout_ms": "soon"}}})
     with pytest.raises(ManifestError) as info:
         Server(project)
-    assert str(info.value) == "gingee.json: at /limits/request_timeout_ms: expected integer, got string \"soon\""
+    assert (
+        str(info.value) == 'gingee.json: at /limits/request_timeout_ms: expected integer, got string "soon"'
+    )
 
 
 def test_reload_picks_up_fixed_manifest(make_project, serve, client):

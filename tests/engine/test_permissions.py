@@ -36,8 +36,13 @@ def test_ungranted_module_raises_permission_denied_naming_app_module_and_fix(mak
 
 
 def test_uncaught_permission_denied_is_a_500_without_details(make_project, serve, client):
-    project = make_project({**FILES, "web/a/box/raw.py": "from gingee_kernel import cache\n"
-                                                         "async def handle(g):\n    await cache.get('k')\n"})
+    project = make_project(
+        {
+            **FILES,
+            "web/a/box/raw.py": "from gingee_kernel import cache\n"
+            "async def handle(g):\n    await cache.get('k')\n",
+        }
+    )
     server = serve(project, dev=False)
     reply = client.get(server.url("/a/raw"))
     assert reply.status_code == 500 and "cache" not in reply.text

@@ -21,25 +21,29 @@ async def show(g):
 
 @pytest.fixture
 def server(make_project, serve):
-    project = make_project({
-        "gingee.json": {"default_app": "shop"},
-        "web/shop/box/app.json": {"name": "shop"},
-        "web/shop/box/routes.json": {"routes": [
-            {"path": "/users/:id", "method": "GET", "script": "users.py", "handler": "show"},
-            {"path": "/users/:id", "method": "DELETE", "script": "users"},
-            {"path": "/posts/:year/:slug?", "script": "users.py"},
-            {"path": "/files/*", "method": "ALL", "script": "users.py"},
-            {"path": "/echo", "method": "POST", "script": "echo.py"},
-            {"path": "/echo", "method": "POST", "script": "users.py"},
-        ]},
-        "web/shop/box/users.py": NAMED,
-        "web/shop/box/echo.py": ECHO,
-        "web/shop/box/api/items.py": ECHO,
-        "web/shop/index.html": "<h1>shop</h1>",
-        "web/shop/css/site.css": "body{}",
-        "web/shop/docs/index.html": "<p>docs</p>",
-        "web/shop/README": "plain file without extension",
-    })
+    project = make_project(
+        {
+            "gingee.json": {"default_app": "shop"},
+            "web/shop/box/app.json": {"name": "shop"},
+            "web/shop/box/routes.json": {
+                "routes": [
+                    {"path": "/users/:id", "method": "GET", "script": "users.py", "handler": "show"},
+                    {"path": "/users/:id", "method": "DELETE", "script": "users"},
+                    {"path": "/posts/:year/:slug?", "script": "users.py"},
+                    {"path": "/files/*", "method": "ALL", "script": "users.py"},
+                    {"path": "/echo", "method": "POST", "script": "echo.py"},
+                    {"path": "/echo", "method": "POST", "script": "users.py"},
+                ]
+            },
+            "web/shop/box/users.py": NAMED,
+            "web/shop/box/echo.py": ECHO,
+            "web/shop/box/api/items.py": ECHO,
+            "web/shop/index.html": "<h1>shop</h1>",
+            "web/shop/css/site.css": "body{}",
+            "web/shop/docs/index.html": "<p>docs</p>",
+            "web/shop/README": "plain file without extension",
+        }
+    )
     return serve(project)
 
 
@@ -62,7 +66,10 @@ def test_params_are_percent_decoded_one_by_one(server, client):
 
 
 def test_optional_param_present_and_absent(server, client):
-    assert client.get(server.url("/shop/posts/2024/hello")).json()["params"] == {"year": "2024", "slug": "hello"}
+    assert client.get(server.url("/shop/posts/2024/hello")).json()["params"] == {
+        "year": "2024",
+        "slug": "hello",
+    }
     assert client.get(server.url("/shop/posts/2024")).json()["params"] == {"year": "2024"}
     assert client.get(server.url("/shop/posts/2024/")).json()["params"] == {"year": "2024"}
 
@@ -125,11 +132,13 @@ def test_error_statuses(server, client, path, status, code):
 
 def test_box_like_public_names_are_not_refused(make_project, serve, client):
     """The original refused any URL containing '/<app>/box' as a substring; we decide by resolved path."""
-    project = make_project({
-        "web/a/box/app.json": {"name": "a"},
-        "web/a/boxes.css": "ok",
-        "web/a/page.html": "next",
-    })
+    project = make_project(
+        {
+            "web/a/box/app.json": {"name": "a"},
+            "web/a/boxes.css": "ok",
+            "web/a/page.html": "next",
+        }
+    )
     server = serve(project)
     assert client.get(server.url("/a/boxes.css")).text == "ok"
     assert client.get(server.url("/a/page.html?next=/a/box/app.json")).text == "next"

@@ -66,15 +66,30 @@ async def sse(g):
 
 @pytest.fixture
 def server(make_project, serve):
-    routes = [{"path": f"/r/{name}", "method": "ALL", "script": "responses.py", "handler": name}
-              for name in ("text", "raw", "status", "cookie", "redirect", "returned", "nothing", "twice",
-                           "crash", "blocking", "sse")]
-    project = make_project({
-        "web/s/box/app.json": {"name": "s"},
-        "web/s/box/routes.json": {"routes": routes},
-        "web/s/box/echo.py": REQUEST_ECHO,
-        "web/s/box/responses.py": RESPONSES,
-    })
+    routes = [
+        {"path": f"/r/{name}", "method": "ALL", "script": "responses.py", "handler": name}
+        for name in (
+            "text",
+            "raw",
+            "status",
+            "cookie",
+            "redirect",
+            "returned",
+            "nothing",
+            "twice",
+            "crash",
+            "blocking",
+            "sse",
+        )
+    ]
+    project = make_project(
+        {
+            "web/s/box/app.json": {"name": "s"},
+            "web/s/box/routes.json": {"routes": routes},
+            "web/s/box/echo.py": REQUEST_ECHO,
+            "web/s/box/responses.py": RESPONSES,
+        }
+    )
     return serve(project)
 
 
@@ -86,13 +101,18 @@ def test_json_body(server, client):
 
 
 def test_json_with_charset_and_vendor_type(server, client):
-    reply = client.post(server.url("/s/echo"), content=b'{"x": 1}',
-                        headers={"Content-Type": "application/vnd.api+json; charset=utf-8"})
+    reply = client.post(
+        server.url("/s/echo"),
+        content=b'{"x": 1}',
+        headers={"Content-Type": "application/vnd.api+json; charset=utf-8"},
+    )
     assert reply.json()["body"] == {"x": 1}
 
 
 def test_invalid_json_is_400_with_reason(server, client):
-    reply = client.post(server.url("/s/echo"), content=b'{"x": ', headers={"Content-Type": "application/json"})
+    reply = client.post(
+        server.url("/s/echo"), content=b'{"x": ', headers={"Content-Type": "application/json"}
+    )
     assert reply.status_code == 400
     assert reply.json()["error"] == "INVALID_JSON"
     assert "not valid JSON" in reply.json()["reason"]
@@ -104,17 +124,25 @@ def test_form_body(server, client):
 
 
 def test_multipart_with_files(server, client):
-    reply = client.post(server.url("/s/echo"), data={"title": "doc"},
-                        files={"upload": ("notes.txt", b"hello file", "text/plain")})
+    reply = client.post(
+        server.url("/s/echo"),
+        data={"title": "doc"},
+        files={"upload": ("notes.txt", b"hello file", "text/plain")},
+    )
     data = reply.json()
     assert data["body"] == {"title": "doc"}
-    assert data["files"] == {"upload": {"filename": "notes.txt", "type": "text/plain", "size": 10,
-                                        "text": "hello file"}}
+    assert data["files"] == {
+        "upload": {"filename": "notes.txt", "type": "text/plain", "size": 10, "text": "hello file"}
+    }
 
 
 def test_raw_body_and_no_body(server, client):
-    assert client.post(server.url("/s/echo"), content=b"plain", headers={"Content-Type": "text/plain"}
-                       ).json()["body"] == "plain"
+    assert (
+        client.post(server.url("/s/echo"), content=b"plain", headers={"Content-Type": "text/plain"}).json()[
+            "body"
+        ]
+        == "plain"
+    )
     assert client.get(server.url("/s/echo")).json()["body"] is None
 
 
@@ -201,21 +229,25 @@ def test_default_include_can_end_the_request(make_project, serve, client):
 
 
 def test_relative_imports_between_box_scripts(make_project, serve, client):
-    project = make_project({
-        "web/a/box/app.json": {"name": "a"},
-        "web/a/box/lib/helpers.py": "def double(x):\n    return 2 * x\n",
-        "web/a/box/api/calc.py": "from ..lib.helpers import double\n\n"
-                                 "async def handle(g):\n    g.response.send(double(21))\n",
-    })
+    project = make_project(
+        {
+            "web/a/box/app.json": {"name": "a"},
+            "web/a/box/lib/helpers.py": "def double(x):\n    return 2 * x\n",
+            "web/a/box/api/calc.py": "from ..lib.helpers import double\n\n"
+            "async def handle(g):\n    g.response.send(double(21))\n",
+        }
+    )
     server = serve(project)
     assert client.get(server.url("/a/api/calc")).json() == 42
 
 
 def test_scripts_are_cached_until_reload(make_project, serve, client):
-    project = make_project({
-        "web/a/box/app.json": {"name": "a"},
-        "web/a/box/v.py": "async def handle(g):\n    g.response.send(1)\n",
-    })
+    project = make_project(
+        {
+            "web/a/box/app.json": {"name": "a"},
+            "web/a/box/v.py": "async def handle(g):\n    g.response.send(1)\n",
+        }
+    )
     server = serve(project, dev=False)
     assert client.get(server.url("/a/v")).json() == 1
     (project / "web/a/box/v.py").write_text("async def handle(g):\n    g.response.send(2)\n")
@@ -225,10 +257,12 @@ def test_scripts_are_cached_until_reload(make_project, serve, client):
 
 
 def test_dev_mode_reloads_changed_scripts(make_project, serve, client):
-    project = make_project({
-        "web/a/box/app.json": {"name": "a"},
-        "web/a/box/v.py": "async def handle(g):\n    g.response.send(1)\n",
-    })
+    project = make_project(
+        {
+            "web/a/box/app.json": {"name": "a"},
+            "web/a/box/v.py": "async def handle(g):\n    g.response.send(1)\n",
+        }
+    )
     server = serve(project, dev=True)
     assert client.get(server.url("/a/v")).json() == 1
     script = project / "web/a/box/v.py"
@@ -241,10 +275,14 @@ def test_dev_mode_reloads_changed_scripts(make_project, serve, client):
 
 
 def test_two_apps_same_script_names_are_separate(make_project, serve, client):
-    project = make_project({
-        "web/a/box/app.json": {"name": "a"}, "web/a/box/who.py": "async def handle(g):\n    g.response.send('a')\n",
-        "web/b/box/app.json": {"name": "b"}, "web/b/box/who.py": "async def handle(g):\n    g.response.send('b')\n",
-    })
+    project = make_project(
+        {
+            "web/a/box/app.json": {"name": "a"},
+            "web/a/box/who.py": "async def handle(g):\n    g.response.send('a')\n",
+            "web/b/box/app.json": {"name": "b"},
+            "web/b/box/who.py": "async def handle(g):\n    g.response.send('b')\n",
+        }
+    )
     server = serve(project)
     assert client.get(server.url("/a/who")).text == "a"
     assert client.get(server.url("/b/who")).text == "b"

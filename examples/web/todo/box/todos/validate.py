@@ -6,7 +6,7 @@ from gingee_kernel import HttpError
 def todo_fields(body, *, partial: bool) -> dict:
     """The title/done fields of a JSON body, or a 422 naming every bad field."""
     if not isinstance(body, dict):
-        raise HttpError(422, "VALIDATION_FAILED", "send a JSON object such as {\"title\": \"Buy milk\"}")
+        raise HttpError(422, "VALIDATION_FAILED", 'send a JSON object such as {"title": "Buy milk"}')
     errors: dict[str, str] = {}
     fields: dict = {}
     unknown = sorted(set(body) - {"title", "done"})
