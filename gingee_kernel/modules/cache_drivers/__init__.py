@@ -1,0 +1,1 @@
+"""Cache backends: memory (in-process LRU) and redis."""
