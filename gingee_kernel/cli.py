@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.run(args))
-    except GingeeError as exc:
+    except (GingeeError, FileExistsError, ValueError) as exc:
         print(f"gingee: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

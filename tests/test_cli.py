@@ -1,0 +1,72 @@
+"""The `gingee` command: new, check, and serve as a real subprocess (the quick start's path)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from gingee_kernel.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen[str]) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"gingee serve exited early: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_new_creates_a_project_that_checks_clean(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "site"
+    assert main(["new", str(target)]) == 0
+    assert (target / "web/hello/box/greet.py").is_file()
+    assert main(["check", str(target)]) == 0
+    assert "ok     hello" in capsys.readouterr().out
+    assert main(["new", str(target)]) == 2  # never overwrites
+
+
+def test_check_reports_broken_apps_and_exits_nonzero(tmp_path: Path, capsys) -> None:
+    main(["new", str(tmp_path / "p")])
+    bad = tmp_path / "p/web/bad/box"
+    bad.mkdir(parents=True)
+    (bad / "app.json").write_text(json.dumps({"name": "bad", "limits": {"max_body_size": "lots"}}))
+    assert main(["check", str(tmp_path / "p")]) == 1
+    out = capsys.readouterr().out
+    assert "error  bad: web/bad/box/app.json: at /limits/max_body_size: expected a string matching" in out
+
+
+def test_serve_subprocess_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    main(["new", str(tmp_path / "p")])
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gingee_kernel.cli", "serve", str(tmp_path / "p"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        reply = wait_for(f"http://127.0.0.1:{port}/hello/greet?name=Ada", proc)
+        assert reply.json() == {"message": "Hello, Ada!", "app": "hello"}
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).headers["location"] == "hello/"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert f"on http://127.0.0.1:{port}/ (apps: hello)" in out
