@@ -199,7 +199,9 @@ def _create(app: AppRuntime, name: str) -> _Database:
     entry = _entry(app, name)
     kind = _kind(app, entry)
     _check_driver(app, entry, kind)
-    pool_size = int(entry.get("pool_size") or 5)
+    pool_size = entry.get("pool_size") or 5
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        raise ModuleConfigError(f"app '{app.name}', database {name!r}: pool_size must be a positive integer")
     if kind == "sqlite":
         path = _sqlite_path(app, entry)
         url = URL.create("sqlite+aiosqlite", database=str(path))
@@ -229,8 +231,11 @@ def _database(app: AppRuntime, name: str) -> _Database:
         databases = app.state[_STATE_KEY] = {}
 
         async def dispose() -> None:
-            for database in databases.values():
-                await database.engine.dispose()
+            for database in list(databases.values()):
+                try:
+                    await database.engine.dispose()
+                except Exception:
+                    app.log.exception("db: disposing the engine of database '%s' failed", database.name)
             databases.clear()
 
         app.on_close(dispose)
@@ -254,8 +259,8 @@ def _unreachable(exc: BaseException) -> bool:
         if isinstance(current, OSError) and not isinstance(current, (PermissionError, FileNotFoundError)):
             return True
         args = getattr(current, "args", ())
-        if type(current).__module__.startswith("pymysql") and args and args[0] in _MYSQL_UNREACHABLE:
-            return True
+        if type(current).__module__.startswith("pymysql") and args and isinstance(args[0], int):
+            return args[0] in _MYSQL_UNREACHABLE
         current = getattr(current, "orig", None) or current.__cause__ or current.__context__
     return False
 
