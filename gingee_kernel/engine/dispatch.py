@@ -158,23 +158,27 @@ class Engine:
     async def _run_with_budget(
         self, pipeline: AppPipeline, target: Target, request: Request, response: Response
     ) -> None:
+        # Cancel this very task when the budget runs out (no extra task per request); a reply that
+        # started streaming is left alone.
         budget = pipeline.limits.request_timeout
-        task = asyncio.ensure_future(pipeline.run(target, request, response))
-        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
         expired = False
 
         def expire() -> None:
             nonlocal expired
-            if not response.streaming and not task.done():
+            if not response.streaming:
                 expired = True
                 task.cancel()
 
-        timer = loop.call_later(budget, expire)
+        timer = asyncio.get_running_loop().call_later(budget, expire)
         try:
-            await task
+            await pipeline.run(target, request, response)
         except asyncio.CancelledError:
             if not expired:
                 raise
+            if hasattr(task, "uncancel"):
+                task.uncancel()
             raise HttpError(
                 504,
                 "GATEWAY_TIMEOUT",

@@ -26,11 +26,12 @@ Handler = Callable[[G], Any]
 
 
 class Target:
-    """A script to run: its resolved path, function name and route params."""
+    """A script to run: its box-relative key, resolved path, function name and route params."""
 
-    __slots__ = ("function", "params", "path")
+    __slots__ = ("function", "key", "params", "path")
 
-    def __init__(self, path: Path, function: str, params: dict[str, str]) -> None:
+    def __init__(self, key: str, path: Path, function: str, params: dict[str, str]) -> None:
+        self.key = key
         self.path = path
         self.function = function
         self.params = params
@@ -61,6 +62,9 @@ class AppPipeline:
         self.handlers = handlers or {}
         # Scripts that URLs never run by file routing: startup scripts and middleware.
         self.hidden = set(hidden or ()) | set(includes)
+        self._route_paths = {r.script: app.box / r.script for r in router.routes}
+        # Outside dev mode, file routes that resolved to a script are remembered (reload forgets them).
+        self._file_routes: dict[str, Target] | None = None if scripts.watch else {}
         config = app.config
         self.info = AppInfo(
             name=app.name,
@@ -72,10 +76,10 @@ class AppPipeline:
 
     def resolve(self, method: str, rest: str) -> Target | tuple[list[str], bool]:
         """A script Target, or the decoded segments (and trailing slash) of a static file."""
-        match = self.router.match(method, rest)
+        match = self.router.match(method, rest) if self.router.routes else None
         if isinstance(match, RouteMatch):
             route = match.route
-            return Target(self.app.box / route.script, route.handler, match.params)
+            return Target(route.script, self._route_paths[route.script], route.handler, match.params)
         if isinstance(match, MethodNotAllowed):
             raise HttpError(
                 405,
@@ -83,13 +87,20 @@ class AppPipeline:
                 f"{method} is not allowed here; allowed: {', '.join(match.allow)}",
                 headers={"Allow": ", ".join(match.allow)},
             )
+        known = self._file_routes.get(rest) if self._file_routes is not None else None
+        if known is not None:
+            return Target(known.key, known.path, "handle", {})
         segments = decode_segments(rest)
         if segments and segments[0] == "box":
             raise HttpError(403, "ACCESS_DENIED", "the app's box/ folder is private")
         if segments and "." not in segments[-1]:
-            script = box_script(self.app.box, "/".join(segments) + ".py")
+            key = "/".join(segments) + ".py"
+            script = box_script(self.app.box, key)
             if script not in self.hidden and script.is_file() and self.scripts.has_function(script):
-                return Target(script, "handle", {})
+                target = Target(str(script.relative_to(self.app.box)), script, "handle", {})
+                if self._file_routes is not None and len(self._file_routes) < 4096:
+                    self._file_routes[rest] = target
+                return target
         return segments, rest.endswith("/") or not segments
 
     def serve_static(self, segments: list[str], trailing_slash: bool, response: Response) -> None:
@@ -116,13 +127,14 @@ class AppPipeline:
                 response.send(result)
 
     def _handler(self, target: Target) -> Handler:
-        key = str(target.path.relative_to(self.app.box))
-        handler = self.handlers.get(key)
-        if handler is not None:
-            return handler
-        if not target.path.is_file():
-            raise not_found()
-        return self.scripts.function(target.path, target.function)
+        if self.handlers:
+            handler = self.handlers.get(target.key)
+            if handler is not None:
+                return handler
+        try:
+            return self.scripts.function(target.path, target.function)
+        except FileNotFoundError:
+            raise not_found() from None
 
     async def call(self, func: Handler, g: G) -> Any:
         """Await an async handler, or run a sync one in the bounded script thread pool."""
