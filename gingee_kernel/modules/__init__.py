@@ -1,0 +1,1 @@
+"""Gingee modules; scripts import them as `from gingee_kernel import db, cache`."""
