@@ -149,3 +149,19 @@ def test_head_has_no_body(server, client):
     assert reply.status_code == 200
     assert reply.content == b""
     assert reply.headers["content-length"] == "6"
+
+
+def test_app_in_maintenance_is_503_with_retry_after(make_project, serve, client):
+    project = make_project(
+        {
+            "web/down/box/app.json": {"name": "down", "maintenance": True},
+            "web/down/box/x.py": "async def handle(g):\n    g.response.send('up')\n",
+            "web/down/index.html": "page",
+        }
+    )
+    server = serve(project)
+    for path in ("/down/x", "/down/index.html"):
+        reply = client.get(server.url(path))
+        assert reply.status_code == 503
+        assert reply.json()["error"] == "MAINTENANCE"
+        assert reply.headers["Retry-After"] == "30"
