@@ -1,4 +1,4 @@
-"""The sample project the quick start serves: hello (file routes, static page, SSE) and todo (REST on SQLite)."""
+"""The sample project of the quick start: hello (file routes, static page, SSE), todo (REST on SQLite)."""
 
 from __future__ import annotations
 
