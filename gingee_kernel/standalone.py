@@ -32,10 +32,13 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
         log.log(level, "%d %s %s %.1fms", status, request.method, request.uri, 1000 * request.request_time())
 
 
-def make_application(engine: Engine, **settings: Any) -> tornado.web.Application:
-    """The Tornado application that serves every app of the engine's project."""
+def make_application(
+    engine: Engine, extra_handlers: list[Any] | None = None, **settings: Any
+) -> tornado.web.Application:
+    """The Tornado application serving every app of the engine's project; `extra_handlers` (e.g. /metrics,
+    websockets) are matched before the apps."""
     return tornado.web.Application(
-        [(r"/.*", GingeeHandler, {"engine": engine})],
+        [*(extra_handlers or []), (r"/.*", GingeeHandler, {"engine": engine})],
         log_function=_log_request,
         compress_response=False,
         **settings,
@@ -54,11 +57,13 @@ class Server:
         self.host = host or server_cfg["host"]
         self.port = server_cfg["port"] if port is None else port
         self.http: tornado.httpserver.HTTPServer | None = None
+        #: (regex, handler, kwargs) tuples served before the apps; add to it before start().
+        self.extra_handlers: list[Any] = []
 
     async def start(self) -> int:
         """Load the apps and listen; returns the bound port (useful with port 0)."""
         await self.project.load()
-        app = make_application(self.engine)
+        app = make_application(self.engine, self.extra_handlers)
         self.http = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=2**40)
         sockets = tornado.netutil.bind_sockets(self.port, self.host)
         self.http.add_sockets(sockets)

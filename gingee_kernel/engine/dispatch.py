@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from ..errors import HttpError
 from .app import AppRuntime
 from .limits import Gate
+from .observe import Exchange, Observer
 from .pipeline import AppPipeline, Target
 from .project import Project
 from .request import Request
@@ -54,6 +56,8 @@ class Engine:
         self.project = project
         limits = project.config["limits"]
         self.gate = Gate(int(limits["max_concurrent_requests"]), "global")
+        #: Called with an Exchange after every request (metrics, dashboards); must be fast and not raise.
+        self.observers: list[Observer] = []
 
     def split(self, path: str) -> tuple[str, str]:
         """(app name, rest of the raw path) for a raw path like `/todo/items/1`."""
@@ -85,8 +89,9 @@ class Engine:
     async def dispatch(self, incoming: Incoming, transport: Transport | None = None) -> Response:
         """Answer one request; never raises, never leaks a traceback to the client."""
         response = Response(transport)
+        exchange = Exchange(method=incoming.method, started=time.perf_counter()) if self.observers else None
         try:
-            await self._dispatch(incoming, response)
+            await self._dispatch(incoming, response, exchange)
         except HttpError as error:
             if response.streaming:
                 log.warning("error after the stream started: %s", error)
@@ -106,9 +111,19 @@ class Engine:
                 )
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if exchange is not None:
+            exchange.status = response.status
+            exchange.duration = time.perf_counter() - exchange.started
+            for observer in self.observers:
+                try:
+                    observer(exchange)
+                except Exception:
+                    log.exception("a request observer failed")
         return response
 
-    async def _dispatch(self, incoming: Incoming, response: Response) -> None:
+    async def _dispatch(
+        self, incoming: Incoming, response: Response, exchange: Exchange | None = None
+    ) -> None:
         name, rest = self.split(incoming.path)
         if not name:
             default = self.project.config.get("default_app")
@@ -119,6 +134,8 @@ class Engine:
         if self.project.dev and name:
             await self.project.refresh(name)
         app = self.app_for(name)
+        if exchange is not None:
+            exchange.app = name
         if app.maintenance:
             raise HttpError(
                 503,
@@ -134,8 +151,12 @@ class Engine:
         target = pipeline.resolve(incoming.method, rest)
         if not isinstance(target, Target):
             segments, trailing = target
+            if exchange is not None:
+                exchange.kind, exchange.route = "static", "static"
             pipeline.serve_static(segments, trailing, response)
             return
+        if exchange is not None:
+            exchange.kind, exchange.route = "script", target.pattern
         request = Request(
             incoming.method,
             incoming.url,

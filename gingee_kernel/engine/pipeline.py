@@ -26,15 +26,17 @@ Handler = Callable[[G], Any]
 
 
 class Target:
-    """A script to run: its box-relative key, resolved path, function name and route params."""
+    """A script to run: its box-relative key, resolved path, function name, route params and the
+    pattern that found it (the routes.json path, or `/<script>` for file routes)."""
 
-    __slots__ = ("function", "key", "params", "path")
+    __slots__ = ("function", "key", "params", "path", "pattern")
 
-    def __init__(self, key: str, path: Path, function: str, params: dict[str, str]) -> None:
+    def __init__(self, key: str, path: Path, function: str, params: dict[str, str], pattern: str) -> None:
         self.key = key
         self.path = path
         self.function = function
         self.params = params
+        self.pattern = pattern
 
 
 class AppPipeline:
@@ -79,7 +81,9 @@ class AppPipeline:
         match = self.router.match(method, rest) if self.router.routes else None
         if isinstance(match, RouteMatch):
             route = match.route
-            return Target(route.script, self._route_paths[route.script], route.handler, match.params)
+            return Target(
+                route.script, self._route_paths[route.script], route.handler, match.params, route.path
+            )
         if isinstance(match, MethodNotAllowed):
             raise HttpError(
                 405,
@@ -89,7 +93,7 @@ class AppPipeline:
             )
         known = self._file_routes.get(rest) if self._file_routes is not None else None
         if known is not None:
-            return Target(known.key, known.path, "handle", {})
+            return Target(known.key, known.path, "handle", {}, known.pattern)
         segments = decode_segments(rest)
         if segments and segments[0] == "box":
             raise HttpError(403, "ACCESS_DENIED", "the app's box/ folder is private")
@@ -97,7 +101,8 @@ class AppPipeline:
             key = "/".join(segments) + ".py"
             script = box_script(self.app.box, key)
             if script not in self.hidden and script.is_file() and self.scripts.has_function(script):
-                target = Target(str(script.relative_to(self.app.box)), script, "handle", {})
+                key = str(script.relative_to(self.app.box))
+                target = Target(key, script, "handle", {}, "/" + key[:-3])
                 if self._file_routes is not None and len(self._file_routes) < 4096:
                     self._file_routes[rest] = target
                 return target

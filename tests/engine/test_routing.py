@@ -165,3 +165,19 @@ def test_app_in_maintenance_is_503_with_retry_after(make_project, serve, client)
         assert reply.status_code == 503
         assert reply.json()["error"] == "MAINTENANCE"
         assert reply.headers["Retry-After"] == "30"
+
+
+def test_observers_see_route_patterns_not_raw_urls(server, client):
+    seen = []
+    server.server.engine.observers.append(seen.append)
+    client.get(server.url("/shop/users/42?secret=x"))
+    client.get(server.url("/shop/api/items"))
+    client.get(server.url("/shop/css/site.css"))
+    client.get(server.url("/unknown-app-abc/x"))
+    assert [(e.app, e.route, e.kind, e.status) for e in seen] == [
+        ("shop", "/users/:id", "script", 200),
+        ("shop", "/api/items", "script", 200),
+        ("shop", "static", "static", 200),
+        ("-", "-", "other", 404),
+    ]
+    assert all(e.duration > 0 for e in seen)

@@ -1,0 +1,25 @@
+"""What the engine tells observers (metrics, notebook dashboards) about each finished request.
+
+Labels are bounded: `app` is a loaded app's name or "-", `route` the route pattern (never the raw URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One finished request, as observers see it."""
+
+    app: str = "-"
+    route: str = "-"
+    kind: str = "other"  # "script", "static" or "other" (redirects, app-level errors)
+    method: str = "GET"
+    status: int = 0
+    duration: float = 0.0
+    started: float = 0.0
+
+
+Observer = Callable[[Exchange], None]
