@@ -30,6 +30,7 @@ __all__ = [
     "ModuleConfigError",
     "NoAppContext",
     "PermissionDenied",
+    "App",
     "ServiceUnavailable",
     "__version__",
     *_MODULES,
@@ -37,6 +38,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "App":
+        from .notebook import App
+
+        return App
     if name in _MODULES:
         module = importlib.import_module(f".modules.{name}", __name__)
         globals()[name] = module

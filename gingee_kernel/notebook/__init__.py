@@ -1,0 +1,10 @@
+"""The notebook API: `App`, `@app.route`, `@app.job`, `app.use`, `app.request`, `app.serve`, `app.export`."""
+
+from __future__ import annotations
+
+from .app import App
+from .model import AppConfigError
+from .reply import Reply
+from .serving import ServeInfo
+
+__all__ = ["App", "AppConfigError", "Reply", "ServeInfo"]

@@ -1,0 +1,176 @@
+"""`gk.App`: build a Gingee app in notebook cells, call it in-process, serve it live, export it."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from tornado.httputil import HTTPHeaders
+
+from ..engine.dispatch import Incoming
+from ..engine.loader import APP_NAME
+from .host import LiveHost
+from .model import (
+    AppConfigError,
+    Handler,
+    NotebookJob,
+    NotebookRoute,
+    check_route,
+    inferred_permissions,
+    normalise_methods,
+    replace_route,
+    validated,
+    with_module_config,
+)
+from .reply import BufferTransport, Reply
+from .runtime import install, uninstall
+from .serving import ServeInfo, announce
+
+
+class App:
+    """A Gingee app defined in a notebook.
+
+    `App("todo")`, then `app.use(...)` for module configs, `@app.route(...)` and `@app.job(...)` for
+    handlers, `app.request(...)` to try it, `app.serve()` to serve it live under Jupyter, and
+    `app.export("web")` to write it out for `gingee serve`.
+    """
+
+    #: Apps created in this kernel, by name (the `%gingee` magic uses the latest).
+    registry: ClassVar[dict[str, App]] = {}
+    latest: ClassVar[App | None] = None
+
+    def __init__(self, name: str, *, root: str | Path | None = None, **config: Any) -> None:
+        if not APP_NAME.match(name):
+            raise AppConfigError(
+                "App()", "/name", "an app name of letters, digits, '-' and '_' (it is a URL segment)"
+            )
+        self.name = name
+        self.config: dict[str, Any] = validated({"name": name, **config}, f"App({name!r})")
+        self.root = Path(root) if root is not None else Path.cwd() / "web" / name
+        self.routes: list[NotebookRoute] = []
+        self.jobs: dict[str, NotebookJob] = {}
+        self.extra_grants: set[str] = set()
+        self.serving: ServeInfo | None = None
+        self._lock = threading.Lock()
+        App.registry[name] = self
+        App.latest = self
+
+    # -- definition -------------------------------------------------------------------------------
+    def use(self, module: str, **options: Any) -> App:
+        """Configure a module as app.json would (`app.use("db", name="main", type="sqlite", ...)`)."""
+        label = f"app.use({module!r})"
+        self.config = validated(with_module_config(self.config, module, options), label)
+        self._refresh()
+        return self
+
+    def route(self, path: str, methods: str | list[str] | None = None) -> Callable[[Handler], Handler]:
+        """Decorator: serve `path` (`/todos/:id`, `:name?`, trailing `*`) with the function, for `methods`."""
+        verbs = normalise_methods(methods)
+        check_route(path, verbs)
+
+        def register(func: Handler) -> Handler:
+            with self._lock:
+                self.routes = replace_route(self.routes, NotebookRoute(path, verbs, func))
+            self._refresh()
+            return func
+
+        return register
+
+    def job(self, name: str | None = None, **options: Any) -> Callable[[Handler], Handler]:
+        """Decorator: handle queue jobs called `name` (default: the function name)."""
+
+        def register(func: Handler) -> Handler:
+            job_name = name or func.__name__
+            self.jobs[job_name] = NotebookJob(job_name, func, dict(options))
+            self._refresh()
+            return func
+
+        return register
+
+    def grant(self, *permissions: str) -> App:
+        """Grant modules the app uses indirectly (inferred grants cover direct use)."""
+        self.extra_grants |= set(permissions)
+        self._refresh()
+        return self
+
+    @property
+    def public(self) -> bool:
+        """True when the app is served to anyone, without Jupyter's auth."""
+        return bool(self.config.get("public", False))
+
+    @property
+    def permissions(self) -> set[str]:
+        """What the app needs: configured modules, modules its handlers reference, explicit grants."""
+        funcs = [r.func for r in self.routes] + [j.func for j in self.jobs.values()]
+        return inferred_permissions(self.config, funcs) | self.extra_grants
+
+    # -- running ----------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        host = LiveHost._instance
+        if host is not None and self.name in host.project.apps:
+            host.call(install(host, self))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: dict[str, Any] | None = None,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+    ) -> Reply:
+        """Call the app in-process, as a client would over HTTP, and return the Reply."""
+        host = LiveHost.get()
+        host.call(install(host, self))
+        raw_headers = HTTPHeaders(headers or {})
+        payload = b""
+        if json is not None:
+            payload = jsonlib.dumps(json).encode()
+            raw_headers.setdefault("Content-Type", "application/json")
+        elif data is not None:
+            payload = urlencode(data, doseq=True).encode()
+            raw_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        elif body is not None:
+            payload = body.encode() if isinstance(body, str) else body
+        if not path.startswith("/"):
+            path = "/" + path
+        path, _, query_string = path.partition("?")
+        if query:
+            query_string = "&".join(filter(None, [query_string, urlencode(query, doseq=True)]))
+        full = f"/{self.name}{path}"
+        incoming = Incoming(
+            method.upper(), full, query_string, f"http://notebook{full}", raw_headers, payload, ""
+        )
+        if len(payload) > host.engine.max_body_size(full):
+            return Reply(413, [("Content-Type", "application/json")], b'{"error": "PAYLOAD_TOO_LARGE"}')
+        transport = BufferTransport()
+        response = host.call(host.engine.dispatch(incoming, transport))
+        if response.streaming:
+            return Reply(transport.status, transport.headers, b"".join(transport.chunks))
+        return Reply(response.status, response.header_lines(), response.body or b"")
+
+    def serve(self) -> ServeInfo:
+        """Serve the app live under Jupyter (`{base_url}gingee/<name>/`) from this kernel, and say where."""
+        host = LiveHost.get()
+        host.call(install(host, self))
+        host.register(self.name, public=self.public)
+        self.serving = announce(self.name, host)
+        return self.serving
+
+    def stop(self) -> None:
+        """Stop serving: remove the registration and unload the app."""
+        host = LiveHost._instance
+        self.serving = None
+        if host is not None:
+            host.unregister(self.name)
+            host.call(uninstall(host, self.name))
+
+    def __repr__(self) -> str:
+        state = f" serving at {self.serving.path}" if self.serving else ""
+        return f"<gingee App {self.name!r}: {len(self.routes)} route(s), {len(self.jobs)} job(s){state}>"

@@ -1,0 +1,142 @@
+"""The kernel host: the engine on its own event loop in a background thread of the kernel.
+
+Requests are answered while other cells run (research §4.2: on the kernel's own loop a synchronous
+cell would stall every request). `app.request()` calls the engine in-process through the same thread;
+`app.serve()` also opens an HTTP port on 127.0.0.1 guarded by a random secret and registers it in
+Jupyter's runtime dir so the server extension proxies `{base_url}gingee/<app>/` to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import hmac
+import os
+import secrets
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from .. import live
+from ..engine.config import server_config
+from ..engine.dispatch import Engine
+from ..engine.project import Project, load_server_config
+from ..engine.tornado_handler import GingeeHandler
+
+T = TypeVar("T")
+
+
+class _SecretHandler(GingeeHandler):
+    """Answers only requests that carry the host's secret (sent by the Jupyter server extension)."""
+
+    def initialize(self, engine: Engine, prefix: str = "", secret: str = "") -> None:
+        super().initialize(engine, prefix)
+        self.secret = secret
+
+    async def prepare(self) -> None:
+        given = self.request.headers.get(live.SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            self.set_status(403)
+            self.set_header("Content-Type", "application/json")
+            self.finish(b'{"error": "ACCESS_DENIED", "reason": "this port only answers the Jupyter server"}')
+            return
+        await super().prepare()
+
+
+class LiveHost:
+    """One per kernel process: a Project of notebook apps, its Engine, and an optional HTTP port."""
+
+    _instance: LiveHost | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self, project_dir: Path | None = None) -> None:
+        self.dir = (project_dir or Path.cwd()).resolve()
+        config = load_server_config(self.dir) if (self.dir / "gingee.json").is_file() else server_config()
+        self.project = Project(self.dir, dev=True, config=config)
+        self.engine = Engine(self.project)
+        self.secret = secrets.token_urlsafe(32)
+        self.port: int | None = None
+        self.registrations: dict[str, live.Registration] = {}
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="gingee-live", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    @classmethod
+    def get(cls) -> LiveHost:
+        """The kernel's host, started on first use."""
+        with cls._instance_lock:
+            if cls._instance is None or not cls._instance._thread.is_alive():
+                cls._instance = cls()
+            return cls._instance
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60) -> T:
+        """Run `coro` on the host loop and wait for its result (from any other thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def listen(self) -> int:
+        """Open the HTTP port on 127.0.0.1 (once) and return it."""
+        if self.port is None:
+            self.port = self.call(self._listen())
+        return self.port
+
+    async def _listen(self) -> int:
+        app = tornado.web.Application(
+            [(r"/.*", _SecretHandler, {"engine": self.engine, "secret": self.secret})],
+            log_function=lambda handler: None,
+        )
+        self._http = tornado.httpserver.HTTPServer(app, max_body_size=2**40)
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        self._http.add_sockets(sockets)
+        return int(sockets[0].getsockname()[1])
+
+    def register(self, app: str, *, public: bool) -> live.Registration:
+        """Write (or refresh) the live registration of `app` so Jupyter proxies to this kernel."""
+        registration = live.Registration(
+            app=app,
+            port=self.listen(),
+            pid=os.getpid(),
+            secret=self.secret,
+            kernel_id=kernel_id(),
+            public=public,
+        )
+        live.write(registration)
+        self.registrations[app] = registration
+        return registration
+
+    def unregister(self, app: str) -> None:
+        """Stop announcing `app` to Jupyter."""
+        registration = self.registrations.pop(app, None)
+        if registration is not None:
+            live.remove(registration)
+
+    def close(self) -> None:
+        """Remove every registration and stop the loop (at kernel exit)."""
+        for app in list(self.registrations):
+            self.unregister(app)
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.call(self.project.close(), timeout=10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def kernel_id() -> str | None:
+    """This kernel's id, from its connection file name `kernel-<id>.json`, when running in ipykernel."""
+    try:
+        from ipykernel import get_connection_file
+
+        name = Path(get_connection_file()).stem
+    except Exception:
+        return None
+    return name[len("kernel-") :] if name.startswith("kernel-") else None
