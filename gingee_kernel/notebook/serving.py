@@ -46,7 +46,7 @@ def server_info() -> dict[str, Any] | None:
 
 
 def base_url() -> str:
-    """The server's base_url (e.g. `/user/ada/`), from its runtime file, else JupyterHub's prefix, else `/`."""
+    """The server's base_url (`/user/ada/`): its runtime file, else JupyterHub's prefix, else `/`."""
     info = server_info()
     base = (info or {}).get("base_url") or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/"
     return base if base.endswith("/") else base + "/"
