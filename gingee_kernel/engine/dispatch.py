@@ -93,11 +93,15 @@ class Engine:
         try:
             await self._dispatch(incoming, response, exchange)
         except HttpError as error:
+            if exchange is not None:
+                exchange.error = error.code
             if response.streaming:
                 log.warning("error after the stream started: %s", error)
             else:
                 error_response(error, response)
         except Exception:
+            if exchange is not None:
+                exchange.error = "INTERNAL_SERVER_ERROR"
             request_id = uuid.uuid4().hex[:12]
             log.exception("request %s %s failed (request id %s)", incoming.method, incoming.path, request_id)
             if not response.streaming:
@@ -114,12 +118,16 @@ class Engine:
         if exchange is not None:
             exchange.status = response.status
             exchange.duration = time.perf_counter() - exchange.started
-            for observer in self.observers:
-                try:
-                    observer(exchange)
-                except Exception:
-                    log.exception("a request observer failed")
+            self.notify(exchange)
         return response
+
+    def notify(self, exchange: Exchange) -> None:
+        """Pass a finished request to every observer (hosts call it for requests they refuse themselves)."""
+        for observer in self.observers:
+            try:
+                observer(exchange)
+            except Exception:
+                log.exception("a request observer failed")
 
     async def _dispatch(
         self, incoming: Incoming, response: Response, exchange: Exchange | None = None

@@ -18,6 +18,7 @@ class Exchange:
     kind: str = "other"  # "script", "static" or "other" (redirects, app-level errors)
     method: str = "GET"
     status: int = 0
+    error: str = ""  # the error code of an error answer ("TOO_MANY_REQUESTS", ...), else ""
     duration: float = 0.0
     started: float = 0.0
 

@@ -9,6 +9,7 @@ from tornado.iostream import StreamClosedError
 
 from ..errors import HttpError
 from .dispatch import Engine, Incoming, error_response
+from .observe import Exchange
 
 
 class _TornadoTransport:
@@ -87,6 +88,12 @@ class GingeeHandler(tornado.web.RequestHandler):
         self._chunks.clear()
         error = HttpError(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {self._limit} bytes")
         self._write_response(error_response(error), close=True)
+        if self.engine.observers:  # refused before dispatch: the observers hear of it here
+            name = self.engine.split(self.app_path())[0]
+            exchange = Exchange(app=name if name in self.engine.project.apps else "-", status=413)
+            exchange.method, exchange.error = self.request.method or "GET", error.code
+            exchange.duration = self.request.request_time()
+            self.engine.notify(exchange)
 
     async def _serve(self) -> None:
         if self._refused or self._finished:
