@@ -163,6 +163,12 @@ class App:
         self.serving = announce(self.name, host)
         return self.serving
 
+    def dashboard(self) -> Any:
+        """Live widgets: requests, latency and errors per route, and the last requests."""
+        from .dashboard import dashboard
+
+        return dashboard(self)
+
     def stop(self) -> None:
         """Stop serving: remove the registration and unload the app."""
         host = LiveHost._instance
