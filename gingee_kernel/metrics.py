@@ -3,23 +3,40 @@
 Names follow Prometheus conventions: `gingee_` prefix, base units, `_total` counters. Labels are bounded:
 app names, route patterns, job names, methods and status classes; never a raw URL or user data.
 Hosts and modules call the `record_*` functions; nothing else touches the metric objects.
+
+Two kinds of series: those recorded as things happen (counters, histograms, the websocket gauge), which
+prometheus-client's multiprocess mode can share between workers, and live ones computed when scraped
+(`LiveCollector`: build info, requests in flight from the engines' gates, queue depth from callbacks).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+import inspect
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from . import __version__
 
-#: The registry Gingee exposes on /metrics (not the process-global default, so tests and notebooks
-#: can read Gingee's series alone).
+#: The registry of series recorded as things happen (not the process-global default, so tests and
+#: notebooks can read Gingee's series alone). Live series are added by `LiveCollector` at scrape time.
 REGISTRY = CollectorRegistry(auto_describe=True)
+log = logging.getLogger("gingee.metrics")
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-BUILD_INFO = Info("gingee_build", "Gingee version.", registry=REGISTRY)
-BUILD_INFO.info({"version": __version__})
+JOB_EVENTS = frozenset({"enqueued", "started", "succeeded", "failed", "retried", "dead"})
+WS_DIRECTIONS = frozenset({"in", "out"})
+#: Error codes of the engine's limit refusals, and the `limit` label each is counted under.
+LIMIT_ERRORS = {
+    "PAYLOAD_TOO_LARGE": "body_size",
+    "TOO_MANY_REQUESTS": "concurrency",
+    "GATEWAY_TIMEOUT": "timeout",
+}
 
 HTTP_REQUESTS = Counter(
     "gingee_http_requests_total",
@@ -34,12 +51,9 @@ HTTP_DURATION = Histogram(
     buckets=BUCKETS,
     registry=REGISTRY,
 )
-HTTP_IN_FLIGHT = Gauge(
-    "gingee_http_requests_in_flight", "HTTP requests being answered now.", ["app"], registry=REGISTRY
-)
 LIMIT_REJECTIONS = Counter(
     "gingee_limit_rejections_total",
-    "Requests refused by a limit: body_too_large (413), concurrency (503) or timeout (504).",
+    "Requests refused by a limit: body_size (413), concurrency (503) or timeout (504).",
     ["app", "limit"],
     registry=REGISTRY,
 )
@@ -68,9 +82,12 @@ JOB_DURATION = Histogram(
     buckets=BUCKETS,
     registry=REGISTRY,
 )
-QUEUE_DEPTH = Gauge("gingee_queue_depth", "Jobs waiting to run, by app.", ["app"], registry=REGISTRY)
 WS_CONNECTIONS = Gauge(
-    "gingee_websocket_connections", "Open websocket connections.", ["app"], registry=REGISTRY
+    "gingee_websocket_connections",
+    "Open websocket connections.",
+    ["app"],
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 WS_MESSAGES = Counter(
     "gingee_websocket_messages_total",
@@ -82,12 +99,38 @@ CACHE_LOOKUPS = Counter(
     "gingee_cache_lookups_total", "Cache reads, by result (hit, miss).", ["app", "result"], registry=REGISTRY
 )
 
-JOB_EVENTS = frozenset({"enqueued", "started", "succeeded", "failed", "retried", "dead"})
+# Live series, computed by LiveCollector when scraped: (name, help).
+BUILD_INFO = ("gingee_build_info", "Gingee version (always 1).")
+HTTP_IN_FLIGHT = ("gingee_http_requests_in_flight", "Script requests being answered now, by app.")
+QUEUE_DEPTH = ("gingee_queue_depth", "Jobs waiting to run, by app.")
+
+_http_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
 
 
 def status_class(status: int) -> str:
     """ "2xx" for 204, "5xx" for 503, and so on."""
     return f"{status // 100}xx"
+
+
+def record_http_request(app: str, route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and observe its duration (`route` is a pattern, never a raw URL)."""
+    if method not in METHODS:
+        method = "other"
+    key = (app, route, method, status // 100)
+    children = _http_children.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(app, route, method, status_class(status)),
+            HTTP_DURATION.labels(app, route, method),
+        )
+        _http_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def record_limit_rejection(app: str, limit: str) -> None:
+    """One request refused by a limit (`body_size`, `concurrency` or `timeout`)."""
+    LIMIT_REJECTIONS.labels(app, limit).inc()
 
 
 def record_job(app: str, job: str, event: str) -> None:
@@ -109,6 +152,8 @@ def record_ws_connection(app: str, delta: int) -> None:
 
 def record_ws_message(app: str, direction: str) -> None:
     """One websocket message in or out."""
+    if direction not in WS_DIRECTIONS:
+        raise ValueError(f"unknown websocket direction {direction!r}; expected 'in' or 'out'")
     WS_MESSAGES.labels(app, direction).inc()
 
 
@@ -125,3 +170,70 @@ def record_permission_denied(app: str, module: str) -> None:
 def record_app_load_error(app: str) -> None:
     """One app failed to load."""
     APP_LOAD_ERRORS.labels(app).inc()
+
+
+# --- live series -------------------------------------------------------------------------------------
+
+QueueDepth = Callable[[], "Mapping[str, int] | Awaitable[Mapping[str, int]]"]
+
+_engines: weakref.WeakSet[Any] = weakref.WeakSet()
+_queue_depths: list[QueueDepth] = []
+
+
+def track_engine(engine: Any) -> None:
+    """Report the requests in flight of `engine` (its apps' concurrency gates) while it lives."""
+    _engines.add(engine)
+
+
+def register_queue_depth(fn: QueueDepth) -> Callable[[], None]:
+    """Have `fn()` (sync or async, returning {app: waiting jobs}) read at each scrape; returns an
+    unregister function."""
+    _queue_depths.append(fn)
+
+    def unregister() -> None:
+        if fn in _queue_depths:
+            _queue_depths.remove(fn)
+
+    return unregister
+
+
+class LiveCollector:
+    """The scrape-time series: build info, requests in flight, queue depth (read by `refresh()`)."""
+
+    def __init__(self) -> None:
+        self.depths: dict[str, int] = {}
+
+    async def refresh(self) -> None:
+        """Ask every registered queue-depth callback; a failing one is skipped (its apps show nothing)."""
+        depths: dict[str, int] = {}
+        for fn in list(_queue_depths):
+            try:
+                result = fn()
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception:
+                log.exception("a queue-depth callback failed")
+                continue
+            for app, depth in result.items():
+                depths[app] = depths.get(app, 0) + int(depth)
+        self.depths = depths
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the live metric families."""
+        info = GaugeMetricFamily(*BUILD_INFO, labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        inflight: dict[str, int] = {}
+        for engine in list(_engines):
+            for name, app in list(engine.project.apps.items()):
+                pipeline = getattr(app, "pipeline", None)
+                if pipeline is not None:
+                    inflight[name] = inflight.get(name, 0) + pipeline.gate.inflight
+        family = GaugeMetricFamily(*HTTP_IN_FLIGHT, labels=["app"])
+        for name, count in sorted(inflight.items()):
+            family.add_metric([name], count)
+        yield family
+        family = GaugeMetricFamily(*QUEUE_DEPTH, labels=["app"])
+        for name, depth in sorted(self.depths.items()):
+            family.add_metric([name], depth)
+        yield family

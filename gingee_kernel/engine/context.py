@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from ..errors import NoAppContext, PermissionDenied
+from ..metrics import record_permission_denied
 
 if TYPE_CHECKING:
     from .app import AppRuntime
@@ -34,6 +35,7 @@ def require(permission: str) -> AppRuntime:
     """The current app, after checking it holds `permission`; raises PermissionDenied otherwise."""
     app = current_app()
     if permission not in app.grants:
+        record_permission_denied(app.name, permission)
         raise PermissionDenied(app.name, permission)
     return app
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GingeeError, ManifestError
+from ..metrics import record_app_load_error
 from . import manifest
 from .app import AppRuntime
 from .config import server_config
@@ -98,10 +99,12 @@ class Project:
                 dev=self.dev,
             )
         except GingeeError as exc:
+            record_app_load_error(name)
             self.errors[name] = str(exc)
             log.error("app '%s' was not loaded: %s", name, exc)
             return
         except Exception as exc:
+            record_app_load_error(name)
             self.errors[name] = f"{type(exc).__name__}: {exc}"
             log.exception("app '%s' was not loaded", name)
             return

@@ -16,6 +16,7 @@ from typing import Any
 from ..engine.app import AppRuntime
 from ..engine.context import require
 from ..errors import ModuleConfigError
+from ..metrics import record_cache_lookup
 from .cache_drivers.base import CacheDriver
 
 __all__ = ["clear", "close_backend", "delete", "get", "incr", "set"]
@@ -100,6 +101,7 @@ async def get(key: str, default: Any = None) -> Any:
     """The value cached at `key`, or `default` if missing or expired."""
     app = require("cache")
     raw = await _backend(app).get(_key(app, key))
+    record_cache_lookup(app.name, raw is not None)
     if raw is None:
         return default
     try:
