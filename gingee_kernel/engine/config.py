@@ -38,6 +38,12 @@ DEFAULT_SERVER_CONFIG: dict[str, Any] = {
         "deny_hosts": [],
         "deny_cidrs": [],
     },
+    "metrics": {
+        "enabled": True,
+        "path": "/metrics",
+        "allow_from": ["127.0.0.1", "::1"],
+        "bearer_token": None,
+    },
 }
 
 
