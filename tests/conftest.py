@@ -6,7 +6,12 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.apps", "tests.fixtures.redis", "tests.fixtures.servers"]
+pytest_plugins = [
+    "tests.fixtures.apps",
+    "tests.fixtures.jupyter",
+    "tests.fixtures.redis",
+    "tests.fixtures.servers",
+]
 
 SERVICE_MARKERS = ("postgres", "mysql", "redis")
 
