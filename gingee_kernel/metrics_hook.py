@@ -1,0 +1,29 @@
+"""The one hook that records HTTP metrics: an engine observer, plus `install(engine)` for hosts.
+
+Every finished request reaches `observe` as an `Exchange` (app, route pattern, method, status, error code,
+duration); limit refusals are counted from the engine's error codes. The engine's concurrency gates are
+read at scrape time for the in-flight gauge, so the hot path pays for two label lookups and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine.observe import Exchange
+from .metrics import LIMIT_ERRORS, record_http_request, record_limit_rejection, track_engine
+
+
+def observe(exchange: Exchange) -> None:
+    """Record one finished request (an `Engine.observers` entry)."""
+    record_http_request(exchange.app, exchange.route, exchange.method, exchange.status, exchange.duration)
+    if exchange.error:
+        limit = LIMIT_ERRORS.get(exchange.error)
+        if limit is not None:
+            record_limit_rejection(exchange.app, limit)
+
+
+def install(engine: Any) -> None:
+    """Record the metrics of every request `engine` answers and report its requests in flight."""
+    if observe not in engine.observers:
+        engine.observers.append(observe)
+    track_engine(engine)
