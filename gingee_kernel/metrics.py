@@ -95,6 +95,13 @@ WS_MESSAGES = Counter(
     ["app", "direction"],
     registry=REGISTRY,
 )
+WS_FANOUT_ERRORS = Counter(
+    "gingee_websocket_fanout_errors_total",
+    "Websocket broadcasts that Redis fan-out could not publish at once (delayed), gave up on (dropped), "
+    "and lost subscriptions (subscribe_failed, app '-').",
+    ["app", "outcome"],
+    registry=REGISTRY,
+)
 CACHE_LOOKUPS = Counter(
     "gingee_cache_lookups_total", "Cache reads, by result (hit, miss).", ["app", "result"], registry=REGISTRY
 )
@@ -150,11 +157,21 @@ def record_ws_connection(app: str, delta: int) -> None:
     WS_CONNECTIONS.labels(app).inc(delta)
 
 
-def record_ws_message(app: str, direction: str) -> None:
-    """One websocket message in or out."""
+def record_ws_message(app: str, direction: str, count: int = 1) -> None:
+    """`count` websocket messages in or out (a broadcast counts once per receiving socket)."""
     if direction not in WS_DIRECTIONS:
         raise ValueError(f"unknown websocket direction {direction!r}; expected 'in' or 'out'")
-    WS_MESSAGES.labels(app, direction).inc()
+    WS_MESSAGES.labels(app, direction).inc(count)
+
+
+WS_FANOUT_OUTCOMES = frozenset({"delayed", "dropped", "subscribe_failed"})
+
+
+def record_ws_fanout_error(app: str, outcome: str, count: int = 1) -> None:
+    """Fan-out trouble: broadcasts delayed or dropped while Redis was away, or a lost subscription."""
+    if outcome not in WS_FANOUT_OUTCOMES:
+        raise ValueError(f"unknown fan-out outcome {outcome!r}; expected one of {sorted(WS_FANOUT_OUTCOMES)}")
+    WS_FANOUT_ERRORS.labels(app, outcome).inc(count)
 
 
 def record_cache_lookup(app: str, hit: bool) -> None:
