@@ -66,7 +66,12 @@ class GingeeHandler(tornado.web.RequestHandler):
         return path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
 
     async def prepare(self) -> None:
-        self._limit = self.engine.max_body_size(self.app_path())
+        self.limit_body(self.engine.max_body_size(self.app_path()))
+
+    def limit_body(self, limit: int) -> None:
+        """Answer 413 for a body over `limit` bytes: at once for such a Content-Length, else once the
+        streamed body passes it."""
+        self._limit = limit
         # Leave Tornado headroom past our limit, so that we (not Tornado's bare 400) answer 413 for a chunked
         # body; a Content-Length over the limit is refused below before any body byte is read.
         self.request.connection.set_max_body_size(2 * self._limit + 65536)  # type: ignore[attr-defined]
@@ -88,7 +93,8 @@ class GingeeHandler(tornado.web.RequestHandler):
         self._chunks.clear()
         error = HttpError(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {self._limit} bytes")
         self._write_response(error_response(error), close=True)
-        if self.engine.observers:  # refused before dispatch: the observers hear of it here
+        # Refused before dispatch: the observers hear of it here.
+        if self.engine is not None and self.engine.observers:
             name = self.engine.split(self.app_path())[0]
             exchange = Exchange(app=name if name in self.engine.project.apps else "-", status=413)
             exchange.method, exchange.error = self.request.method or "GET", error.code
