@@ -28,6 +28,17 @@ DEFAULT_SERVER_CONFIG: dict[str, Any] = {
         "redis": {"url": "redis://127.0.0.1:6379/0"},
     },
     "jwt": {"secret": None, "iss": None},
+    "websockets": {
+        "max_connections": 10_000,
+        "max_connections_per_app": 2_000,
+        "fanout": {
+            "driver": "local",
+            "redis": {"url": "redis://127.0.0.1:6379/0"},
+            "channel_prefix": "gingee:ws:",
+            "retry_ms": 10_000,
+            "max_pending": 10_000,
+        },
+    },
     "egress": {
         "mode": "protected",
         "https_only": False,
