@@ -16,6 +16,7 @@ from .engine.dispatch import Engine
 from .engine.project import Project
 from .engine.tornado_handler import GingeeHandler
 from .metrics_http import setup as setup_metrics
+from .modules.ws.tornado_host import websocket_rule
 
 log = logging.getLogger("gingee.serve")
 
@@ -59,7 +60,7 @@ class Server:
         self.port = server_cfg["port"] if port is None else port
         self.http: tornado.httpserver.HTTPServer | None = None
         #: (regex, handler, kwargs) tuples served before the apps; add to it before start().
-        self.extra_handlers: list[Any] = setup_metrics(self.engine)
+        self.extra_handlers: list[Any] = [websocket_rule(self.engine), *setup_metrics(self.engine)]
 
     async def start(self) -> int:
         """Load the apps and listen; returns the bound port (useful with port 0)."""

@@ -92,6 +92,26 @@ def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]
     return paths
 
 
+def websocket_scripts(box: Path, config: dict[str, Any], label: str) -> set[Path]:
+    """The websocket handler and auth scripts app.json names: each must exist, and no URL runs them."""
+    section = config.get("websockets") or {}
+    paths: set[Path] = set()
+    for key in ("handler", "auth"):
+        name = section.get(key)
+        if not name:
+            continue
+        try:
+            path = box_script(box, name)
+        except HttpError:
+            raise ManifestError(label, f"/websockets/{key}", "a script path inside box/") from None
+        if not path.is_file():
+            raise ManifestError(
+                label, f"/websockets/{key}", f"an existing script, but box/{name} does not exist"
+            )
+        paths.add(path)
+    return paths
+
+
 async def load_app(
     root: Path,
     *,
@@ -122,6 +142,7 @@ async def load_app(
     app.pipeline = AppPipeline(
         app, router, ScriptLoader(name, app.box, watch=dev), includes, limits, executor, hidden=set(startup)
     )
+    app.pipeline.hidden |= websocket_scripts(app.box, config, app_label)
     try:
         await run_startup(app, startup)
     except BaseException:

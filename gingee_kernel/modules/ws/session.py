@@ -1,0 +1,136 @@
+"""Session: one accepted websocket, host-neutral.
+
+A host (the standalone Tornado handler, a Jupyter handler, a kernel proxy) admits the upgrade with
+`upgrade.admit()`, accepts the connection, then drives a Session:
+
+    session = Session(admission, connection)   # connection: anything with write_message() and close()
+    await session.open()                        # after the handshake; runs the app's handle(socket, ctx)
+    session.receive(message)                    # each message; await the result unless it is None
+    session.closed(code, reason)                # once, when the connection is gone
+
+It enforces `max_message_bytes` (close 1009) and `idle_timeout` (close 1001), closes with 1011 when the
+handler or a callback raises, and runs callbacks in the app's context so modules work there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+
+from ... import metrics
+from ...engine.context import app_context
+from .calls import run_callback, run_script
+from .socket import Connection, Socket
+from .upgrade import Admission
+
+CLOSE_TOO_BIG = 1009
+CLOSE_GOING_AWAY = 1001
+CLOSE_ERROR = 1011
+
+
+class Session:
+    """The life of one websocket: register, run the handler, dispatch messages, clean up."""
+
+    def __init__(self, admission: Admission, connection: Connection) -> None:
+        self.admission = admission
+        self.app = admission.app
+        self.hub = admission.hub
+        self.limit = admission.settings.max_message_bytes
+        self.idle_timeout = admission.settings.idle_timeout
+        loop = asyncio.get_running_loop()
+        self.socket = Socket(uuid.uuid4().hex, self.app, connection, self.hub, admission.meta, loop)
+        self._loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+        self._done = False
+
+    async def open(self) -> None:
+        """Register the socket and run the app's `handle(socket, ctx)`."""
+        sock = self.socket
+        self.hub.add(sock)
+        self.hub.watch(self.app)
+        metrics.record_ws_connection(sock.app, +1)
+        if self.idle_timeout > 0:
+            self._timer = self._loop.call_later(self.idle_timeout, self._check_idle)
+        await self._guard(
+            "handle(socket, ctx)", run_script(self.app, self.admission.handler, sock, self.admission.ctx)
+        )
+
+    def receive(self, message: str | bytes) -> Awaitable[None] | None:
+        """Handle one incoming message; an awaitable while callbacks run (the host awaits it)."""
+        sock = self.socket
+        if sock.closed:
+            return None
+        sock.last_active = time.monotonic()
+        if self._too_big(message):
+            sock._close(CLOSE_TOO_BIG, f"message larger than {self.limit} bytes")
+            return None
+        metrics.record_ws_message(sock.app, "in")
+        if not sock.message_callbacks:
+            return None
+        return self._dispatch(message)
+
+    def _too_big(self, message: str | bytes) -> bool:
+        size = len(message)
+        if isinstance(message, str) and size * 4 > self.limit >= size:
+            size = len(message.encode("utf-8"))
+        return size > self.limit
+
+    async def _dispatch(self, message: str | bytes) -> None:
+        for callback in tuple(self.socket.message_callbacks):
+            if self.socket.closed or not await self._guard(
+                "on_message callback", run_callback(callback, message)
+            ):
+                return
+
+    def closed(self, code: int | None = None, reason: str | None = None) -> None:
+        """The connection is gone: forget the socket, free its slot, run its on_close callbacks."""
+        if self._done:
+            return
+        self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        sock = self.socket
+        if not sock.closed:
+            sock.closed = True
+            sock.close_code, sock.close_reason = code, reason
+        self.hub.detach(sock)
+        self.admission.release()
+        metrics.record_ws_connection(sock.app, -1)
+        if sock.close_callbacks:
+            self.hub.spawn(self._after_close())
+
+    async def _after_close(self) -> None:
+        for callback in tuple(self.socket.close_callbacks):
+            with app_context(self.app):
+                try:
+                    await run_callback(callback)
+                except Exception:
+                    self.app.log.exception("websocket %s: an on_close callback failed", self.socket.id)
+
+    async def _guard(self, what: str, call: Coroutine[Any, Any, Any]) -> bool:
+        """Await app code in the app's context; on error log it and close with 1011. True if it ran."""
+        with app_context(self.app):
+            try:
+                await call
+            except Exception:
+                self.app.log.exception(
+                    "websocket %s of app '%s': %s failed; closing with 1011",
+                    self.socket.id,
+                    self.app.name,
+                    what,
+                )
+                self.socket._close(CLOSE_ERROR, "handler error")
+                return False
+        return True
+
+    def _check_idle(self) -> None:
+        if self._done:
+            return
+        idle = time.monotonic() - self.socket.last_active
+        if idle >= self.idle_timeout:
+            self.socket._close(CLOSE_GOING_AWAY, "idle timeout")
+        else:
+            self._timer = self._loop.call_later(self.idle_timeout - idle, self._check_idle)
