@@ -13,7 +13,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
 ]
 
-SERVICE_MARKERS = ("postgres", "mysql", "redis")
+SERVICE_MARKERS = ("postgres", "mysql", "redis", "prometheus")
 
 
 @pytest.hookimpl(hookwrapper=True)
