@@ -1,7 +1,8 @@
 """Every Gingee metric, declared once (prometheus-client), and the small functions that record them.
 
 Names follow Prometheus conventions: `gingee_` prefix, base units, `_total` counters. Labels are bounded:
-app names, route patterns, job names, methods and status classes; never a raw URL or user data.
+app names, route patterns, job names, methods and status classes; never a raw URL or user data. A job's
+name is `job_name`, since Prometheus itself sets `job` (and `instance`) on every scraped series.
 Hosts and modules call the `record_*` functions; nothing else touches the metric objects.
 
 Two kinds of series: those recorded as things happen (counters, histograms, the websocket gauge), which
@@ -72,13 +73,13 @@ APP_LOAD_ERRORS = Counter(
 JOBS = Counter(
     "gingee_jobs_total",
     "Job lifecycle events: enqueued, started, succeeded, failed, retried, dead.",
-    ["app", "job", "event"],
+    ["app", "job_name", "event"],
     registry=REGISTRY,
 )
 JOB_DURATION = Histogram(
     "gingee_job_duration_seconds",
     "Time a job handler ran.",
-    ["app", "job"],
+    ["app", "job_name"],
     buckets=BUCKETS,
     registry=REGISTRY,
 )

@@ -107,7 +107,7 @@ def snapshot(app: str, scrape: Scrape = SCRAPE) -> AppStats:
             elif name == "gingee_permission_denials_total":
                 stats.permission_denials[labels["module"]] = value
             elif name == "gingee_jobs_total":
-                stats.jobs.setdefault(labels["job"], {})[labels["event"]] = value
+                stats.jobs.setdefault(labels["job_name"], {})[labels["event"]] = value
             elif name == "gingee_queue_depth":
                 stats.queue_depth = value
             elif name == "gingee_websocket_connections":

@@ -38,7 +38,7 @@ def test_series_of_every_process_are_summed(tmp_path):
     labels = {"app": "mp", "route": "/items/:id", "method": "GET"}
     assert scrape.value("gingee_http_requests_total", status_class="2xx", **labels) == 2
     assert scrape.value("gingee_http_request_duration_seconds_bucket", le="0.025", **labels) == 2
-    assert scrape.value("gingee_jobs_total", app="mp", job="mail", event="succeeded") == 2
-    assert scrape.value("gingee_job_duration_seconds_count", app="mp", job="mail") == 2
+    assert scrape.value("gingee_jobs_total", app="mp", job_name="mail", event="succeeded") == 2
+    assert scrape.value("gingee_job_duration_seconds_count", app="mp", job_name="mail") == 2
     assert scrape.value("gingee_build_info", version="0.1.0") == 1
     assert "process_resident_memory_bytes" not in scrape.text  # per-process series are left out

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from .helpers import scrape
+from .test_dashboard import expressions
 
 TOKEN = "prom-" + "y" * 27
 FILES = {
@@ -105,6 +106,13 @@ def test_a_real_prometheus_scrapes_gingee_serve(server, client, tmp_path):
                     break
                 time.sleep(0.5)
             up = http.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": 'up{job="gingee"}'})
+            # Every query of docs/grafana-dashboard.json is PromQL this Prometheus accepts.
+            dashboard_errors = []
+            for expr in expressions():
+                expr = expr.replace("$__rate_interval", "1m").replace("$job", "gingee").replace("$app", ".*")
+                answer = http.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": expr}).json()
+                if answer["status"] != "success":
+                    dashboard_errors.append((expr, answer.get("error")))
     finally:
         process.terminate()
         process.wait(30)
@@ -125,3 +133,4 @@ def test_a_real_prometheus_scrapes_gingee_serve(server, client, tmp_path):
     assert found[("/boom", "GET", "5xx")] >= 1
     assert found[("static", "GET", "4xx")] >= 1
     assert up.json()["data"]["result"][0]["value"][1] == "1"
+    assert dashboard_errors == []

@@ -28,7 +28,7 @@ def test_job_events_and_durations_move():
     metrics.record_job_duration("shop", "send-mail", 0.2)
     after = scraped()
 
-    job = {"app": "shop", "job": "send-mail"}
+    job = {"app": "shop", "job_name": "send-mail"}
     for event in ("enqueued", "started", "failed", "retried", "succeeded"):
         assert after.moved(before, "gingee_jobs_total", event=event, **job) == 1
     assert after.moved(before, "gingee_jobs_total", event="dead", **job) == 0
