@@ -1,4 +1,4 @@
-"""The `gingee` command: serve, new, grant, check."""
+"""The `gingee` command: serve, new, grant, check, export."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def _check(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .notebook.export import export_notebook
+
+    for folder in export_notebook(Path(args.notebook), Path(args.out), app=args.app):
+        print(f"exported {folder}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the `gingee` command."""
     top = argparse.ArgumentParser(prog="gingee", description="Gingee for Python: serve Gingee projects.")
@@ -85,6 +93,12 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("project")
     check.add_argument("--dev", action="store_true")
     check.set_defaults(run=_check)
+
+    export = commands.add_parser("export", help="export a notebook's apps to web/ without running it")
+    export.add_argument("notebook", help="the .ipynb file (or a .py file with `# %%` cells)")
+    export.add_argument("--out", default="web", help="the folder to write <app>/ into (default: web)")
+    export.add_argument("--app", default=None, help="export only this app (default: every App in it)")
+    export.set_defaults(run=_export)
     return top
 
 

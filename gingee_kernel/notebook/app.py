@@ -177,6 +177,20 @@ class App:
             host.unregister(self.name)
             host.call(uninstall(host, self.name))
 
+    # -- files ------------------------------------------------------------------------------------
+    def export(self, dir: str | Path = "web") -> Path:
+        """Write the app to `<dir>/<name>/` (manifests and box scripts) and return that folder."""
+        from .export import export_app
+
+        return export_app(self, dir)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> App:
+        """An App read back from an app folder (`App.load("web/todo")`), ready to request and serve."""
+        from .load import load_app
+
+        return load_app(cls, folder)
+
     def __repr__(self) -> str:
         state = f" serving at {self.serving.path}" if self.serving else ""
         return f"<gingee App {self.name!r}: {len(self.routes)} route(s), {len(self.jobs)} job(s){state}>"
