@@ -7,6 +7,7 @@ Python asyncio keep-alive load generator (said so in the output; its figures are
 wrk's). Prints requests/second and p99 of each and the gingee/bare ratios.
 
 Usage: python bench/http_hello.py [--duration 10] [--connections 32] [--threads 1] [--rounds 1]
+                                  [--metrics on|off]
 """
 
 from __future__ import annotations
@@ -130,8 +131,11 @@ class ServerProcess:
         os.unlink(self.log.name)
 
 
-def project_for(project: Path, connections: int, raise_limits: bool) -> tuple[Path, str | None]:
-    """The project to serve, and a note if it is a temporary copy with concurrency caps raised.
+def project_for(
+    project: Path, connections: int, raise_limits: bool, metrics: bool = True
+) -> tuple[Path, str | None]:
+    """The project to serve, and a note if it is a temporary copy with concurrency caps raised (or
+    with `metrics.enabled` false, for `--metrics off`).
 
     Gingee answers 503 TOO_MANY_REQUESTS beyond `limits.max_concurrent_requests(_per_app)`; with more
     connections than the cap, part of the load may be cheap 503s (when handlers yield to the loop).
@@ -145,19 +149,24 @@ def project_for(project: Path, connections: int, raise_limits: bool) -> tuple[Pa
         "max_concurrent_requests": int(limits.get("max_concurrent_requests", 100)),
         "max_concurrent_requests_per_app": int(limits.get("max_concurrent_requests_per_app", 25)),
     }
-    if not raise_limits or all(cap >= connections for cap in caps.values()):
+    raise_limits = raise_limits and any(cap < connections for cap in caps.values())
+    if not raise_limits and metrics:
         return project, None
     copy = Path(tempfile.mkdtemp(prefix="bench-project-")) / project.name
     shutil.copytree(project, copy, symlinks=True)
-    for key, cap in caps.items():
-        limits[key] = max(cap, connections)
+    notes = []
+    if raise_limits:
+        for key, cap in caps.items():
+            limits[key] = max(cap, connections)
+        notes.append(
+            f"limits.max_concurrent_requests(_per_app) raised from {caps['max_concurrent_requests']}/"
+            f"{caps['max_concurrent_requests_per_app']} to {connections} (--raise-limits)"
+        )
+    if not metrics:
+        config["metrics"] = {**config.get("metrics", {}), "enabled": False}
+        notes.append("metrics.enabled false (--metrics off)")
     (copy / "gingee.json").write_text(json.dumps(config, indent=2))
-    note = (
-        f"serving a copy of {project} with limits.max_concurrent_requests(_per_app) raised from "
-        f"{caps['max_concurrent_requests']}/{caps['max_concurrent_requests_per_app']} to {connections} "
-        "(--raise-limits)"
-    )
-    return copy, note
+    return copy, f"serving a copy of {project} with " + " and ".join(notes)
 
 
 # --- wrk -----------------------------------------------------------------------------------------
@@ -278,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         "--tool", choices=["auto", "wrk", "python"], default="auto", help="load tool (auto: wrk if installed)"
     )
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    parser.add_argument(
+        "--metrics", choices=["on", "off"], default="on", help="gingee.json metrics.enabled (default on)"
+    )
     args = parser.parse_args(argv)
 
     has_wrk = shutil.which("wrk") is not None
@@ -286,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     use_wrk = has_wrk and args.tool != "python"
     server_cpu, load_cpu = (0, 1) if args.pin else (None, None)
     gingee_port, bare_port = free_port(), free_port()
-    project, note = project_for(args.project.resolve(), args.connections, args.raise_limits)
+    project, note = project_for(
+        args.project.resolve(), args.connections, args.raise_limits, args.metrics == "on"
+    )
     if note:
         print(f"note: {note}", flush=True)
     servers = {
