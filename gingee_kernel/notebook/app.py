@@ -30,6 +30,8 @@ from .reply import BufferTransport, Reply
 from .runtime import install, uninstall
 from .serving import ServeInfo, announce
 
+_REPRESENTATION = ("content-type", "content-encoding", "content-language")
+
 
 class App:
     """A Gingee app defined in a notebook.
@@ -153,7 +155,10 @@ class App:
         response = host.call(host.engine.dispatch(incoming, transport))
         if response.streaming:
             return Reply(transport.status, transport.headers, b"".join(transport.chunks))
-        return Reply(response.status, response.header_lines(), response.body or b"")
+        headers = response.header_lines()
+        if response.status in (204, 304):  # as the HTTP hosts (Tornado) send them: no representation headers
+            headers = [(k, v) for k, v in headers if k.lower() not in _REPRESENTATION]
+        return Reply(response.status, headers, response.body or b"")
 
     def serve(self) -> ServeInfo:
         """Serve the app live under Jupyter (`{base_url}gingee/<name>/`) from this kernel, and say where."""
