@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine import manifest
+from ..errors import ManifestError
 from .model import GATED, AppConfigError, validated
 from .source import BUILTINS, ExportError, Notebook, Stmt, cells_from_file, mutated_names
 from .spec import AppSpec, Handler, live_spec, static_specs
@@ -206,13 +207,18 @@ def plan(spec: AppSpec) -> dict[str, str]:
         except AppConfigError as exc:
             raise ExportError(str(exc)) from None
     _shared_state(scripts)
-    permissions = set(spec.grants) | {m for m in GATED if m in spec.config}
+    permissions = set(spec.grants) | {m for m in GATED if m in config}
     for script in scripts.values():
         permissions |= _gated(script)
+    pmft = {"permissions": {"mandatory": sorted(permissions), "optional": []}}
+    try:
+        manifest.validate("pmft", pmft, f"{spec.name}/box/pmft.json")
+    except ManifestError as exc:
+        raise ExportError(f"{exc} (check the names given to app.grant)") from None
     files = {
         "box/app.json": _json(config),
         "box/routes.json": _json({"routes": entries}),
-        "box/pmft.json": _json({"permissions": {"mandatory": sorted(permissions), "optional": []}}),
+        "box/pmft.json": _json(pmft),
     }
     files.update({f"box/{rel}": text for rel, text in texts.items()})
     return files

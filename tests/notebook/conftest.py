@@ -31,6 +31,7 @@ REQUESTS: list[tuple[str, str, Any]] = [
     ("POST", "/echo", {"x": [1, 2], "y": "é"}),
     ("PUT", "/echo", {"y": None}),
     ("DELETE", "/echo", None),
+    ("DELETE", "/noop", None),
     ("GET", "/todos", None),
     ("POST", "/todos", {"title": "write"}),
     ("POST", "/todos", {"title": "ship", "status": "done"}),

@@ -12,7 +12,9 @@ app.use("db", name="main", type="sqlite", database="data/todo.db")
 # %%
 PAGE_SIZE = 2
 STATUSES = {"open": 0, "done": 1}
-SCHEMA = "create table if not exists todo (id integer primary key, title text not null, done integer default 0)"
+SCHEMA = (
+    "create table if not exists todo (id integer primary key, title text not null, done integer default 0)"
+)
 
 
 async def ensure_schema():
@@ -62,6 +64,11 @@ async def letters(g):
     return Page(list("abcde"), number).as_json()
 
 
+@app.route("/noop", methods="DELETE")
+def noop(g):
+    return None
+
+
 @app.route("/echo", methods=["POST", "PUT"])
 async def echo(g):
     g.response.send({"method": g.request.method, "got": g.request.body}, status=201)
@@ -70,6 +77,7 @@ async def echo(g):
 # %%
 preview = app.request("GET", "/hello/you")
 preview.json()
+
 
 # %%
 @app.route("/todos", methods=["GET", "POST"])
@@ -80,7 +88,9 @@ async def todos(g):
         if not isinstance(body, dict) or not body.get("title"):
             raise HttpError(422, "INVALID", "a JSON body with a title is required")
         done = STATUSES[body.get("status", "open")]
-        await db.execute("main", "insert into todo (title, done) values (:t, :d)", {"t": body["title"], "d": done})
+        await db.execute(
+            "main", "insert into todo (title, done) values (:t, :d)", {"t": body["title"], "d": done}
+        )
         row = await db.query.one("main", "select * from todo order by id desc limit 1")
         g.response.send(as_todo(row), status=201)
         return None

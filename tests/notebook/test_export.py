@@ -10,6 +10,7 @@ from types import ModuleType
 import pytest
 
 from gingee_kernel import cli
+from gingee_kernel.notebook import export
 from gingee_kernel.notebook.export import MARKER, export_app, export_notebook
 
 from .conftest import http_answers, live_answers, percent_cells, write_notebook
@@ -27,7 +28,7 @@ EXTRA_CELLS = [
 def _without_docstrings(folder: Path) -> dict[str, str]:
     files = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
+        if path.suffix in (".py", ".json"):
             lines = path.read_text().splitlines()
             files[str(path.relative_to(folder))] = "\n".join(x for x in lines if not x.startswith('"""'))
     return files
@@ -40,9 +41,11 @@ def test_export_writes_manifests_and_one_script_per_route(
     folder = nb.app.export(tmp_path / "out")
     box = folder / "box"
     assert folder == tmp_path / "out" / "todo"
-    assert json.loads((box / "app.json").read_text()) == nb.app.config | {
-        "queue": {"jobs": {"cleanup": {"script": "jobs/cleanup.py", "function": "cleanup", "attempts": 3}}}
-    }
+    mapping = {"cleanup": {"script": "jobs/cleanup.py", "function": "cleanup", "attempts": 3}}
+    if export._queue_jobs_supported():
+        assert json.loads((box / "app.json").read_text()) == nb.app.config | {"queue": {"jobs": mapping}}
+    else:
+        assert json.loads((box / "app.json").read_text()) == nb.app.config
     routes = json.loads((box / "routes.json").read_text())["routes"]
     assert [(r["method"], r["path"], r["script"], r["handler"]) for r in routes][:2] == [
         ("GET", "/hello/:name", "routes/hello.py", "hello"),
@@ -50,7 +53,8 @@ def test_export_writes_manifests_and_one_script_per_route(
     ]
     assert [r["method"] for r in routes if r["path"] == "/echo"] == ["POST", "PUT"]
     pmft = json.loads((box / "pmft.json").read_text())
-    assert pmft == {"permissions": {"mandatory": ["db"], "optional": []}}
+    mandatory = ["db", "queue"] if export._queue_jobs_supported() else ["db"]
+    assert pmft == {"permissions": {"mandatory": mandatory, "optional": []}}
     todos = (box / "routes" / "todos.py").read_text()
     assert todos.startswith(MARKER)
     assert "from gingee_kernel import HttpError, db\n" in todos
@@ -79,7 +83,8 @@ def test_round_trip_exported_app_answers_like_the_live_one(
     server = serve(project)
     exported = http_answers(server.url("/todo"))  # type: ignore[attr-defined]
     assert exported == live
-    assert live[10][:2] == (201, "application/json") and live[15][0] == 404 and live[8][0] == 405
+    assert live[11][:2] == (201, "application/json") and live[16][0] == 404 and live[8][0] == 405
+    assert live[9] == (204, "", "")
     assert live[0] == (200, "text/plain", '{"hello": "ann"}')
 
 
@@ -91,6 +96,18 @@ def test_static_and_live_exports_are_the_same_files(
     live = export_app(run_notebook("nb_todo.py").app, tmp_path / "live")
     assert _without_docstrings(static) == _without_docstrings(live)
     assert '"""GET /todos/:id: `todo` (cell 7)."""' in (static / "box/routes/todo.py").read_text()
+
+
+def test_jobs_get_handle_when_app_json_cannot_map_them(
+    run_notebook: Callable[..., ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "_queue_jobs_supported", lambda: False)
+    folder = export_app(run_notebook("nb_todo.py").app, tmp_path / "web")
+    job = (folder / "box" / "jobs" / "cleanup.py").read_text()
+    assert job.endswith(
+        "JOB_OPTIONS = {'attempts': 3}\n\n\nasync def handle(g):\n    return await cleanup(g)\n"
+    )
+    assert "queue" not in json.loads((folder / "box" / "app.json").read_text())
 
 
 def test_export_keeps_public_files_and_removes_only_stale_generated_scripts(
