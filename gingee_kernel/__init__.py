@@ -37,6 +37,13 @@ __all__ = [
 ]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext gingee_kernel`: the `%gingee METHOD PATH` magic (the Gingee kernel loads it on start)."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name == "App":
         from .notebook import App
