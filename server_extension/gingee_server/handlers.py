@@ -1,0 +1,107 @@
+"""The extension's handlers: the admin API, metrics, gingee.js, and (last) the apps; URL table at the end.
+
+The admin API and metrics are always behind Jupyter's auth (`@web.authenticated`, 403 JSON rather than a
+login redirect) and ask Jupyter's authorizer about resource "gingee"; POSTs honour Jupyter's XSRF rules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+import gingee_kernel
+from gingee_kernel.errors import HttpError
+from gingee_kernel.metrics_export import exposition
+
+from .app_handler import AUTH_RESOURCE, AppHandler
+from .host import GingeeHost
+
+STATIC_DIR = Path(gingee_kernel.__file__).parent / "static"
+
+
+class GingeeAPIHandler(APIHandler):
+    """Base of the admin API: the host, and Gingee's `{error, reason}` JSON for its errors."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def host(self) -> GingeeHost:
+        """The extension's host (apps, live registrations)."""
+        return self.settings["gingee_host"]  # type: ignore[no-any-return]
+
+    def send_error_json(self, error: HttpError) -> None:
+        """Answer with a Gingee error."""
+        self.set_status(error.status)
+        for name, value in error.headers.items():
+            self.set_header(name, value)
+        self.finish(json.dumps(error.body()))
+
+
+class AppsHandler(GingeeAPIHandler):
+    """GET every app: source (disk or live), status, load error, public, sandbox, shadowing, URL."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.host.wait_ready()
+        self.finish(json.dumps(self.host.describe()))
+
+
+class ReloadHandler(GingeeAPIHandler):
+    """POST reloads an on-disk app from disk and returns its new description."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        await self.host.wait_ready()
+        try:
+            self.finish(json.dumps(await self.host.reload(name)))
+        except HttpError as error:
+            self.send_error_json(error)
+
+
+class APINotFoundHandler(GingeeAPIHandler):
+    """Any other path under gingee/api/."""
+
+    @web.authenticated
+    async def get(self, *args: Any) -> None:
+        self.send_error_json(HttpError(404, "NOT_FOUND", "no such Gingee API; see gingee/api/apps"))
+
+    post = put = patch = delete = get
+
+
+class MetricsHandler(GingeeAPIHandler):
+    """GET the Prometheus exposition of Gingee's metrics (scrapes are not user activity)."""
+
+    _track_activity = False
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        body, content_type = await exposition(self.request.headers.get("Accept"))
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body, set_content_type=content_type)
+
+
+class StaticHandler(web.StaticFileHandler):
+    """`gingee.js` and friends: public files, loadable from sandboxed (opaque-origin) app pages."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Access-Control-Allow-Origin", "*")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-cache")
+
+
+default_handlers: list[tuple[Any, ...]] = [
+    (r"/gingee/api/apps/?", AppsHandler),
+    (r"/gingee/api/apps/([A-Za-z0-9_-]+)/reload/?", ReloadHandler),
+    (r"/gingee/api(/.*)?", APINotFoundHandler),
+    (r"/gingee/static/(.*)", StaticHandler, {"path": str(STATIC_DIR)}),
+    (r"/gingee/metrics/?", MetricsHandler),
+    (r"/gingee(/.*)?", AppHandler),
+]
