@@ -6,5 +6,6 @@ from .app import App
 from .model import AppConfigError
 from .reply import Reply
 from .serving import ServeInfo
+from .source import ExportError
 
-__all__ = ["App", "AppConfigError", "Reply", "ServeInfo"]
+__all__ = ["App", "AppConfigError", "ExportError", "Reply", "ServeInfo"]
