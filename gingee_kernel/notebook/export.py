@@ -112,6 +112,7 @@ def render(script: Script, doc: str, tail: str = "") -> str:
     scope = script.handler.scope
     imports = [s.segment() for s in scope.future]
     imports += [_import_text(s, n) for s, n in sorted(script.imports.items(), key=lambda i: i[0].index)]
+    doc = doc.replace("\\", "\\\\").replace('"', '\\"')
     text = f'{MARKER}\n"""{doc}"""\n'
     if imports:
         text += "\n" + "\n".join(dict.fromkeys(imports)) + "\n"
@@ -135,7 +136,7 @@ def _gated(script: Script) -> set[str]:
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
-                if parts[0] == "gingee_kernel":
+                if parts[0] == "gingee_kernel" and (alias.asname or parts[0]) in names:
                     found |= {p for p in parts[1:] if p in GATED}
                     whole.append(alias.asname or "gingee_kernel")
     for stmt in script.body:
@@ -175,6 +176,12 @@ def plan(spec: AppSpec) -> dict[str, str]:
     texts: dict[str, str] = {}
     for path, methods, handler in spec.routes:
         rel = f"routes/{handler.name}.py"
+        if rel in scripts and ast.dump(scripts[rel].handler.stmt.node) != ast.dump(handler.stmt.node):
+            first = scripts[rel].handler.stmt.cell.label
+            raise ExportError(
+                f"two route functions are named `{handler.name}` ({first} and {handler.stmt.cell.label}); "
+                "rename one: the function name names its script"
+            )
         if rel not in scripts:
             scripts[rel] = collect(handler, "route")
             if "handle" in scripts[rel].defined:

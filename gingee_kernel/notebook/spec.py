@@ -50,11 +50,18 @@ class AppSpec:
 def live_spec(app: App) -> AppSpec:
     """The spec of a live App: its own config and routes, sources from the kernel's history or module."""
     scopes: dict[str, Notebook] = {}
+    handlers: dict[int, Handler] = {}
+
+    def handler(func: Any) -> Handler:
+        if id(func) not in handlers:
+            handlers[id(func)] = live_handler(func, scopes)
+        return handlers[id(func)]
+
     spec = AppSpec(app.name, app.config, grants=set(app.permissions))
     for route in app.routes:
-        spec.routes.append((route.path, route.methods, live_handler(route.func, scopes)))
+        spec.routes.append((route.path, route.methods, handler(route.func)))
     for name, job in app.jobs.items():
-        spec.jobs[name] = (live_handler(job.func, scopes), dict(job.options))
+        spec.jobs[name] = (handler(job.func), dict(job.options))
     return spec
 
 

@@ -135,3 +135,11 @@ def test_a_route_closing_over_locals_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ExportError, match=r"`greet` uses prefix from the function that defined it"):
         app.export(tmp_path / "out")
+
+
+def test_a_cell_that_is_not_python_is_named(tmp_path: Path) -> None:
+    notebook = write_notebook(
+        tmp_path / "bad.ipynb", ["import gingee_kernel as gk", "def broken(:\n    pass"]
+    )
+    with pytest.raises(ExportError, match=r"^cell 2 is not valid Python \(line 1\): "):
+        export_notebook(notebook, tmp_path / "web")

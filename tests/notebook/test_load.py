@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from gingee_kernel.notebook import App, AppConfigError
+from gingee_kernel.notebook import App, AppConfigError, ExportError
 
 from .conftest import http_answers, live_answers
 from .test_export import _without_docstrings
@@ -69,3 +70,25 @@ def test_load_a_hand_written_app_with_startup_scripts_and_shared_handler_names(
 def test_load_needs_an_app_folder(tmp_path: Path) -> None:
     with pytest.raises(AppConfigError, match=r"an app folder holding box/app\.json"):
         App.load(tmp_path)
+
+
+def test_handlers_sharing_a_name_are_told_apart_and_export_asks_to_rename(tmp_path: Path) -> None:
+    box = tmp_path / "web" / "pair" / "box"
+    box.mkdir(parents=True)
+    (box / "app.json").write_text('{"name": "pair"}')
+    (box / "a.py").write_text("def get(g):\n    return {'from': 'a'}\n")
+    (box / "b.py").write_text("async def get(g):\n    return {'from': 'b'}\n")
+    routes = [
+        {"path": "/a", "script": "a.py", "handler": "get"},
+        {"path": "/b", "script": "b", "handler": "get"},
+    ]
+    (box / "routes.json").write_text(json.dumps({"routes": routes}))
+    loaded = App.load(box.parent)
+    try:
+        assert [r.key for r in loaded.routes] == ["get", "get_2"]
+        assert loaded.request("GET", "/a").json() == {"from": "a"}
+        assert loaded.request("GET", "/b").json() == {"from": "b"}
+        with pytest.raises(ExportError, match=r"two route functions are named `get` \(a\.py and b\.py\)"):
+            loaded.export(tmp_path / "out")
+    finally:
+        loaded.stop()
