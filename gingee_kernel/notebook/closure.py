@@ -72,7 +72,7 @@ def collect(handler: Handler, role: str) -> Script:
                 code = found.segment().splitlines()[0]
                 raise ExportError(
                     f"`{name}`, used by {user}, is computed at runtime in {found.cell.label} (`{code}`); "
-                    "export copies imports, functions, classes and literal constants only, so compute the "
+                    "export copies imports, functions, classes and constants only, so compute the "
                     "value inside the function, or keep it in db or cache"
                 )
     return script

@@ -1,8 +1,9 @@
 """What export reads from a notebook: the top-level statements of its code cells, what each binds and needs.
 
-Nothing here runs notebook code. A statement is an `import`, a `def`/`class`, a JSON-like literal constant,
-an `App(...)` assignment, an expression (a call such as `app.use(...)` or `app.serve()`), or `runtime`: any
-other statement, whose names exist only once the cell has run (a DataFrame, an open file, a loop's result).
+Nothing here runs notebook code. A statement is an `import`, a `def`/`class`, a `literal` constant (literals,
+and operators over literals and other names: `60 * 5`, `BASE + "/x"`), an `App(...)` assignment, an
+expression (a call such as `app.use(...)` or `app.serve()`), or `runtime`: any other statement, whose
+names exist only once the cell has run (a DataFrame, an open file, a loop's result).
 """
 
 from __future__ import annotations
@@ -133,14 +134,21 @@ def _target_names(target: ast.expr) -> list[str] | None:
     return None
 
 
-def _is_literal(value: ast.expr | None) -> bool:
+_CONSTANT_NODES = (
+    ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Name, ast.Load,
+    ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.JoinedStr, ast.FormattedValue,
+    ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
+)  # fmt: skip
+
+
+def _is_constant(value: ast.expr | None, targets: list[str]) -> bool:
+    """True for literals and operators over literals and other names (`60 * 5`, `BASE + "/x.db"`)."""
     if value is None:
         return False
-    try:
-        ast.literal_eval(value)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
+    nodes = list(ast.walk(value))
+    return all(isinstance(n, _CONSTANT_NODES) for n in nodes) and not any(
+        isinstance(n, ast.Name) and n.id in targets for n in nodes
+    )
 
 
 def _bound_by(source: str) -> tuple[str, ...]:
@@ -167,7 +175,7 @@ def classify(node: ast.stmt, source: str) -> tuple[str, tuple[str, ...]]:
             flat = tuple(name for group in names for name in group or [])
             if is_app_call(node.value):
                 return "app", flat
-            if _is_literal(node.value):
+            if _is_constant(node.value, list(flat)):
                 return "literal", flat
     segment = ast.get_source_segment(source, node) or ast.unparse(node)
     try:
@@ -231,7 +239,7 @@ class Notebook:
     def needs(self, stmt: Stmt) -> set[str]:
         """Global names the statement uses (at definition or at call time), minus what it binds itself."""
         if stmt._needs is None:
-            if stmt.kind == "def":
+            if stmt.kind in ("def", "literal"):
                 prefix = "".join(s.segment() + "\n" for s in self.future)
                 stmt._needs = global_names(prefix + self.text(stmt)) - set(stmt.binds)
             else:

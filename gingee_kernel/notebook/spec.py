@@ -135,7 +135,10 @@ def _literal(node: ast.expr, scope: Notebook, stmt: Stmt, what: str) -> Any:
         pass
     constant = scope.bindings.get(node.id) if isinstance(node, ast.Name) else None
     if constant is not None and constant.kind == "literal" and len(constant.binds) == 1:
-        return ast.literal_eval(constant.node.value)  # type: ignore[attr-defined]
+        try:
+            return ast.literal_eval(constant.node.value)  # type: ignore[attr-defined]
+        except (ValueError, TypeError, SyntaxError):
+            pass
     raise ExportError(
         f"{stmt.cell.label}: {what} needs literal arguments that export can read without running the "
         f"notebook; `{stmt.segment(node)}` is not one (write the value itself, or a constant set to it)"

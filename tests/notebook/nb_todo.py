@@ -12,9 +12,8 @@ app.use("db", name="main", type="sqlite", database="data/todo.db")
 # %%
 PAGE_SIZE = 2
 STATUSES = {"open": 0, "done": 1}
-SCHEMA = (
-    "create table if not exists todo (id integer primary key, title text not null, done integer default 0)"
-)
+TABLE = "todo"
+SCHEMA = f"create table if not exists {TABLE} (id integer primary key, title text not null, done integer)"
 
 
 async def ensure_schema():

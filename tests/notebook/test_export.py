@@ -60,7 +60,11 @@ def test_export_writes_manifests_and_one_script_per_route(
     assert "from gingee_kernel import HttpError, db\n" in todos
     assert "import json" not in todos and "@app" not in todos and "app.request" not in todos
     assert "def as_todo(row):" in todos and "def status_name(done):" in todos
-    assert 'STATUSES = {"open": 0, "done": 1}' in todos and "PAGE_SIZE" not in todos
+    assert (
+        'STATUSES = {"open": 0, "done": 1}\nTABLE = "todo"\nSCHEMA = f"create table if not exists {TABLE}'
+        in todos
+    )
+    assert "PAGE_SIZE" not in todos
     letters = (box / "routes" / "letters.py").read_text()
     assert "class Page:" in letters and "PAGE_SIZE = 2" in letters and "gingee_kernel" not in letters
     assert "import json\n" in (box / "routes" / "hello.py").read_text()

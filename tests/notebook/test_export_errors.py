@@ -143,3 +143,23 @@ def test_a_cell_that_is_not_python_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ExportError, match=r"^cell 2 is not valid Python \(line 1\): "):
         export_notebook(notebook, tmp_path / "web")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            "N = len([1, 2])\nLIMIT = N * 2",
+            "`N`, used by `LIMIT` (cell 2, needed by route `limit`), is computed at",
+        ),
+        (
+            "LIMIT = 1\nLIMIT = LIMIT + 1",
+            "`LIMIT`, used by `limit` (cell 3), is computed at runtime in cell 2",
+        ),
+    ],
+)
+def test_constants_built_from_runtime_values_name_the_value(tmp_path: Path, data: str, expected: str) -> None:
+    route = "@app.route('/limit')\ndef limit(g):\n    return {'limit': LIMIT}"
+    with pytest.raises(ExportError) as caught:
+        export_notebook(write_notebook(tmp_path / "case.ipynb", [HEAD, data, route]), tmp_path / "web")
+    assert str(caught.value).startswith(expected)
