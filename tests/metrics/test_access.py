@@ -127,3 +127,10 @@ def test_the_socket_peer_decides(make_project, serve, client):
     transport = httpx.HTTPTransport(local_address="127.0.0.2")
     with httpx.Client(transport=transport, timeout=30) as other:
         assert other.get(server.url("/metrics")).status_code == 200
+
+
+def test_gingee_serve_refuses_a_bad_allow_from(make_project, capsys):
+    from gingee_kernel.cli import main
+
+    assert main(["serve", str(project(make_project, {"allow_from": ["10.0.0.0/33"]})), "--port", "0"]) == 2
+    assert "gingee.json: at /metrics/allow_from/0: an IP address or network" in capsys.readouterr().err
