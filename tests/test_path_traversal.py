@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -185,19 +186,24 @@ class RawResponse:
         return self.raw.partition(b"\r\n\r\n")[2]
 
 
-def raw_get(port: int, target: str, method: str = "GET") -> RawResponse:
-    """Send `<method> <target>` byte for byte (UTF-8 for non-ASCII) and read until the server closes."""
+def raw_get(
+    port: int, target: str, method: str = "GET", headers: str = "Connection: close\r\n"
+) -> RawResponse:
+    """Send `<method> <target>` byte for byte (UTF-8 for non-ASCII); read the head and its Content-Length."""
     length = "Content-Length: 0\r\n" if method in ("POST", "PUT", "PATCH") else ""
-    request = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{length}Connection: close\r\n\r\n".encode()
-    chunks: list[bytes] = []
+    request = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{length}{headers}\r\n".encode()
+    raw = b""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(request)
         while True:
             chunk = sock.recv(65536)
             if not chunk:
                 break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
+            raw += chunk
+            head, sep, body = raw.partition(b"\r\n\r\n")
+            declared = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+            if sep and (method == "HEAD" or (declared and len(body) >= int(declared.group(1)))):
+                break
     status_line = raw.split(b"\r\n", 1)[0].decode("latin-1")
     parts = status_line.split(" ")
     assert len(parts) >= 2 and parts[0].startswith("HTTP/1."), f"no HTTP status line: {raw[:200]!r}"
@@ -286,6 +292,24 @@ def test_traversal_is_refused(server: RunningServer, target: str) -> None:
 def test_other_methods_are_refused(server: RunningServer, target: str, method: str) -> None:
     response = raw_get(server.port, target, method)
     assert response.status in (403, 404), f"{method} {target!r} answered {response.status}"
+    assert leaked(response.raw) == []
+
+
+WEBSOCKET_HEADERS = (
+    "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/app1/../secret.txt", "/app1/%2e%2e/app10/secret.txt", "/app1/box/app.json", "/app1/outside.txt"],
+    ids=["dotdot", "encoded-sibling", "box", "symlink-outside"],
+)
+def test_websocket_upgrades_are_refused(server: RunningServer, target: str) -> None:
+    """Upgrade requests take another route (by header); they must not reach files either."""
+    response = raw_get(server.port, target, headers=WEBSOCKET_HEADERS)
+    assert response.status in (403, 404), f"upgrade {target!r} answered {response.status}"
     assert leaked(response.raw) == []
 
 
