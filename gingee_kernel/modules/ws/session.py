@@ -15,9 +15,10 @@ handler or a callback raises, and runs callbacks in the app's context so modules
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ... import metrics
@@ -68,9 +69,23 @@ class Session:
             sock._close(CLOSE_TOO_BIG, f"message larger than {self.limit} bytes")
             return None
         metrics.record_ws_message(sock.app, "in")
-        if not sock.message_callbacks:
+        callbacks = sock.message_callbacks
+        if not callbacks:
             return None
-        return self._dispatch(message)
+        # Plain callbacks run right here; the first one that returns an awaitable hands the rest to a
+        # coroutine, which the host awaits before it reads the next message.
+        with app_context(self.app):
+            for index, callback in enumerate(callbacks):
+                try:
+                    result = callback(message)
+                except Exception:
+                    self._failed("on_message callback")
+                    return None
+                if inspect.isawaitable(result):
+                    return self._finish(result, callbacks[index + 1 :], message)
+                if sock.closed:
+                    return None
+        return None
 
     def _too_big(self, message: str | bytes) -> bool:
         size = len(message)
@@ -78,8 +93,12 @@ class Session:
             size = len(message.encode("utf-8"))
         return size > self.limit
 
-    async def _dispatch(self, message: str | bytes) -> None:
-        for callback in tuple(self.socket.message_callbacks):
+    async def _finish(
+        self, pending: Awaitable[Any], rest: list[Callable[..., Any]], message: str | bytes
+    ) -> None:
+        if not await self._guard("on_message callback", _wait(pending)):
+            return
+        for callback in rest:
             if self.socket.closed or not await self._guard(
                 "on_message callback", run_callback(callback, message)
             ):
@@ -116,15 +135,16 @@ class Session:
             try:
                 await call
             except Exception:
-                self.app.log.exception(
-                    "websocket %s of app '%s': %s failed; closing with 1011",
-                    self.socket.id,
-                    self.app.name,
-                    what,
-                )
-                self.socket._close(CLOSE_ERROR, "handler error")
+                self._failed(what)
                 return False
         return True
+
+    def _failed(self, what: str) -> None:
+        """Log the app code's exception (call from an except block) and close with 1011."""
+        self.app.log.exception(
+            "websocket %s of app '%s': %s failed; closing with 1011", self.socket.id, self.app.name, what
+        )
+        self.socket._close(CLOSE_ERROR, "handler error")
 
     def _check_idle(self) -> None:
         if self._done:
@@ -134,3 +154,7 @@ class Session:
             self.socket._close(CLOSE_GOING_AWAY, "idle timeout")
         else:
             self._timer = self._loop.call_later(self.idle_timeout - idle, self._check_idle)
+
+
+async def _wait(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
