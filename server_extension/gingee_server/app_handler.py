@@ -300,11 +300,16 @@ class AppHandler(GingeeHandler, JupyterHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors are JSON `{error, reason}`, as the engine writes them."""
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        reason = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else None
-        body = {
-            "error": ERROR_CODES.get(status_code, "INTERNAL_SERVER_ERROR" if status_code >= 500 else "ERROR"),
-            "reason": reason or responses.get(status_code, "error"),
-        }
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        write_json_error(self, status_code, kwargs.get("exc_info"))
+
+
+def write_json_error(handler: web.RequestHandler, status_code: int, exc_info: Any) -> None:
+    """Finish `handler` with a Gingee JSON error for a Tornado/Jupyter HTTPError (or anything else)."""
+    exc = exc_info[1] if exc_info else None
+    reason = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else None
+    body = {
+        "error": ERROR_CODES.get(status_code, "INTERNAL_SERVER_ERROR" if status_code >= 500 else "ERROR"),
+        "reason": reason or responses.get(status_code, "error"),
+    }
+    handler.set_header("Content-Type", "application/json")
+    handler.finish(json.dumps(body))

@@ -15,6 +15,7 @@ import pytest
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+import tornado.websocket
 
 from gingee_kernel.live import PREFIX_HEADER, SECRET_HEADER
 from tests.fixtures.jupyter import JupyterServer, start_jupyter
@@ -112,12 +113,48 @@ class _Events(_Echo):
         self.finish()
 
 
+class _Socket(tornado.websocket.WebSocketHandler):
+    """Echoes frames back (binary stays binary) after a hello naming what it received."""
+
+    def initialize(self, fake: FakeKernel) -> None:
+        self.fake = fake
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.request.headers.get(SECRET_HEADER) != self.fake.secret:
+            self.set_status(403)
+            self.finish({"error": "ACCESS_DENIED", "reason": "wrong secret"})
+            return
+        await super().get(*args, **kwargs)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "second" if "second" in subprotocols else None
+
+    def open(self, *args: Any) -> None:
+        self.fake.sockets.add(self)
+        hello = {
+            "path": self.request.path,
+            "query": self.request.query,
+            "auth": self.request.headers.get("Authorization"),
+        }
+        self.write_message(hello)
+
+    def on_close(self) -> None:
+        self.fake.sockets.discard(self)
+
+    def on_message(self, message: str | bytes) -> None:
+        if message == "close":
+            self.close(4001, "asked to")
+            return
+        self.write_message(message, binary=isinstance(message, bytes))
+
+
 class FakeKernel:
     """What a kernel's `app.serve()` runs, reduced: a loopback server requiring the secret, echoing."""
 
     def __init__(self, secret: str = "s3cret-for-tests") -> None:
         self.secret = secret
         self.release = threading.Event()
+        self.sockets: set[_Socket] = set()
         self.loop = asyncio.new_event_loop()
         self.port = 0
         self._http: tornado.httpserver.HTTPServer | None = None
@@ -134,7 +171,11 @@ class FakeKernel:
 
     async def _start(self) -> None:
         app = tornado.web.Application(
-            [(r"/[^/]+/events", _Events, {"fake": self}), (r"/.*", _Echo, {"fake": self})],
+            [
+                (r"/[^/]+/events", _Events, {"fake": self}),
+                (r"/[^/]+/ws", _Socket, {"fake": self}),
+                (r"/.*", _Echo, {"fake": self}),
+            ],
             log_function=lambda handler: None,
         )
         self._http = tornado.httpserver.HTTPServer(app)
@@ -145,6 +186,9 @@ class FakeKernel:
     async def _stop(self) -> None:
         assert self._http is not None
         self._http.stop()
+        for socket in list(self.sockets):  # upgraded connections are no longer the HTTP server's
+            if socket.ws_connection is not None and socket.ws_connection.stream is not None:
+                socket.ws_connection.stream.close()
         await self._http.close_all_connections()
 
     def start(self) -> FakeKernel:

@@ -43,7 +43,9 @@ def register(server: JupyterServer) -> Iterator:
     """Factory: `register(app, fake, public=False, pid=...)` writes a registration; all removed after."""
     written: list[live.Registration] = []
 
-    def factory(app: str, fake: FakeKernel, *, public: bool = False, pid: int | None = None) -> live.Registration:
+    def factory(
+        app: str, fake: FakeKernel, *, public: bool = False, pid: int | None = None
+    ) -> live.Registration:
         registration = live.Registration(
             app=app,
             port=fake.port,
