@@ -2,23 +2,22 @@
 
 200 clients join one room; a sender socket sends 100 messages, and the server relays each to every
 socket of the room but the sender (in Gingee: `socket.to("bench").send(text)` from an `on_message`
-callback; in bare Tornado: a set of handlers and `write_message` on each, the payload encoded once).
-Both servers run as subprocesses on free 127.0.0.1 ports; the clients (Tornado's websocket client) run
-in this process. After a warm-up, the 100 broadcasts go out back to back (or every `--interval`
-seconds) and each client timestamps what it receives. Prints, for each server, deliveries per second
-(200 x 100 over the time from the first send to the last receipt), p50 and p99 delivery latency (send
-to receipt), the server's CPU time per delivery, and the gingee/bare ratios. Goal: >= 0.9.
+callback; in bare Tornado, bench/bare_ws.py: a set of handlers and `write_message` on each, the
+payload encoded once). Both servers run as subprocesses on free 127.0.0.1 ports (`gingee serve` is
+not in --dev mode); the clients (bench/ws_client.py, a lean asyncio client) run in this process.
+After a warm-up, the 100 broadcasts go out back to back (or every `--interval` seconds) and each
+client timestamps what it receives. Prints, for each server, deliveries per second (200 x 100 over
+the time from the first send to the last receipt), p50 and p99 delivery latency (send to receipt),
+the server's CPU time per delivery, and the gingee/bare ratios. Goal: >= 0.9.
 
 Usage: python bench/ws_broadcast.py [--clients 200] [--broadcasts 100] [--size 64] [--interval 0]
                                     [--warmup 20] [--rounds 1] [--pin]
-       python bench/ws_broadcast.py --serve-bare PORT      (the bare server, started by the above)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import shutil
@@ -33,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ws_client import Client
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 GOAL = 0.9
@@ -46,44 +47,6 @@ async def handle(socket, ctx):
         socket.join("bench")
     socket.send("ready")
 """
-
-
-# --- the bare Tornado server ---------------------------------------------------------------------
-
-
-def serve_bare(port: int) -> None:
-    """A plain Tornado websocket server relaying the sender's messages to every other socket."""
-    import tornado.web
-    import tornado.websocket
-
-    room: set[tornado.websocket.WebSocketHandler] = set()
-
-    class Relay(tornado.websocket.WebSocketHandler):
-        def open(self) -> None:
-            if self.get_query_argument("role", "") != "sender":
-                room.add(self)
-            self.write_message("ready")
-
-        def on_message(self, message: str | bytes) -> None:
-            data = message.encode() if isinstance(message, str) else message
-            for handler in tuple(room):
-                if handler is not self:
-                    try:  # noqa: SIM105 - contextlib.suppress costs more per write
-                        handler.write_message(data)
-                    except tornado.websocket.WebSocketClosedError:
-                        pass
-
-        def on_close(self) -> None:
-            room.discard(self)
-
-    async def main() -> None:
-        app = tornado.web.Application([(r"/bench/ws", Relay)])
-        app.listen(port, "127.0.0.1")
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-
-    asyncio.run(main())
 
 
 # --- servers -------------------------------------------------------------------------------------
@@ -163,92 +126,6 @@ class Server:
 
 
 # --- the load ------------------------------------------------------------------------------------
-
-
-class Client(asyncio.Protocol):
-    """A lean websocket client (raw asyncio protocol): it parses every frame of a read at once and
-    timestamps them, so 200 of them in one process cost far less CPU than the server under test."""
-
-    KEY = base64.b64encode(b"gingee-ws-bench!").decode()
-
-    def __init__(self, on_text: Callable[[str, float], None]) -> None:
-        self.on_text = on_text
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    @classmethod
-    async def connect(cls, port: int, path: str, on_text: Callable[[str, float], None]) -> Client:
-        loop = asyncio.get_running_loop()
-        _, client = await loop.create_connection(lambda: cls(on_text), "127.0.0.1", port)
-        assert client.transport is not None
-        client.transport.write(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {cls.KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        await client.opened
-        return client
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
-        buffer = self.buffer
-        buffer += data
-        if not self.opened.done():
-            head, sep, _ = bytes(buffer).partition(b"\r\n\r\n")
-            if not sep:
-                return
-            if not head.startswith(b"HTTP/1.1 101"):
-                self.opened.set_exception(RuntimeError(head.decode(errors="replace")))
-                return
-            del buffer[: len(head) + 4]
-            self.opened.set_result(None)
-        pos, end = 0, len(buffer)
-        while end - pos >= 2:
-            opcode, length, start = buffer[pos] & 0x0F, buffer[pos + 1] & 0x7F, pos + 2
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length, start = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), pos + 4
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length, start = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), pos + 10
-            if end - start < length:
-                break
-            payload = bytes(buffer[start : start + length])
-            pos = start + length
-            if opcode == 0x1:
-                self.on_text(payload.decode(), now)
-            elif opcode == 0x9:
-                self.send(payload, opcode=0xA)
-            elif opcode == 0x8 and not self.closed.done():
-                self.closed.set_result(None)
-        del buffer[:pos]
-
-    def send(self, payload: bytes, opcode: int = 0x1) -> None:
-        """One masked frame (mask 0000: the payload goes as is)."""
-        assert self.transport is not None and len(payload) < 65536
-        if len(payload) < 126:
-            head = bytes([0x80 | opcode, 0x80 | len(payload)])
-        else:
-            head = bytes([0x80 | opcode, 0x80 | 126]) + len(payload).to_bytes(2, "big")
-        self.transport.write(head + b"\0\0\0\0" + payload)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError("closed during the handshake"))
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 @dataclass
@@ -336,7 +213,7 @@ async def bench(args: argparse.Namespace) -> int:
             Server("gingee", gingee_cmd, gingee_port, args.pin),
             Server(
                 "bare tornado",
-                [sys.executable, __file__, "--serve-bare", str(bare_port)],
+                [sys.executable, str(HERE / "bare_ws.py"), "--port", str(bare_port)],
                 bare_port,
                 args.pin,
             ),
@@ -391,11 +268,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pin", action="store_true", help="servers on CPU 0, clients on CPU 1")
-    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_bare:
-        serve_bare(args.serve_bare)
-        return 0
     return asyncio.run(bench(args))
 
 
