@@ -92,6 +92,19 @@ def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]
     return paths
 
 
+def background_scripts(box: Path, config: dict[str, Any]) -> set[Path]:
+    """Scripts app.json names as queue jobs or schedule targets: never run by a URL."""
+    names = [job["script"] for job in ((config.get("queue") or {}).get("jobs") or {}).values()]
+    names += [s["target"]["script"] for s in config.get("schedules", []) if "script" in s["target"]]
+    paths: set[Path] = set()
+    for name in names:
+        try:
+            paths.add(box_script(box, name))
+        except HttpError:
+            continue
+    return paths
+
+
 def websocket_scripts(box: Path, config: dict[str, Any], label: str) -> set[Path]:
     """The websocket handler and auth scripts app.json names: each must exist, and no URL runs them."""
     section = config.get("websockets") or {}
@@ -139,8 +152,9 @@ async def load_app(
     includes = script_list(app.box, config.get("default_include", []), app_label, "default_include")
     startup = script_list(app.box, config.get("startup_scripts", []), app_label, "startup_scripts")
     limits = app_limits(name, server_config, config)
+    hidden = set(startup) | background_scripts(app.box, config)
     app.pipeline = AppPipeline(
-        app, router, ScriptLoader(name, app.box, watch=dev), includes, limits, executor, hidden=set(startup)
+        app, router, ScriptLoader(name, app.box, watch=dev), includes, limits, executor, hidden=hidden
     )
     app.pipeline.hidden |= websocket_scripts(app.box, config, app_label)
     try:

@@ -62,8 +62,10 @@ class AppPipeline:
         self.executor = executor
         # In-memory handlers (notebook apps) keyed by route script name, used before files.
         self.handlers = handlers or {}
-        # Scripts that URLs never run by file routing: startup scripts and middleware.
+        # Scripts that URLs never run by file routing: startup scripts, middleware, job and schedule
+        # scripts, and everything in box/jobs/.
         self.hidden = set(hidden or ()) | set(includes)
+        self.jobs_dir = app.box / "jobs"
         self._route_paths = {r.script: app.box / r.script for r in router.routes}
         # Outside dev mode, file routes that resolved to a script are remembered (reload forgets them).
         self._file_routes: dict[str, Target] | None = None if scripts.watch else {}
@@ -100,7 +102,12 @@ class AppPipeline:
         if segments and "." not in segments[-1]:
             key = "/".join(segments) + ".py"
             script = box_script(self.app.box, key)
-            if script not in self.hidden and script.is_file() and self.scripts.has_function(script):
+            if (
+                script not in self.hidden
+                and not script.is_relative_to(self.jobs_dir)
+                and script.is_file()
+                and self.scripts.has_function(script)
+            ):
                 key = str(script.relative_to(self.app.box))
                 target = Target(key, script, "handle", {}, "/" + key[:-3])
                 if self._file_routes is not None and len(self._file_routes) < 4096:

@@ -1,0 +1,116 @@
+"""One attempt of one job: in its app's context, with the grant re-checked, bounded by the job timeout;
+and the decision that follows (done, retry after a backoff, or dead). Both drivers' workers use it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import metrics
+from ..engine.app import AppRuntime
+from ..engine.context import app_context
+from ..engine.g import G
+from ..errors import PermissionDenied
+from . import handlers
+from .errors import Retry
+from .job import JobContext, JobSpec, backoff_delay, encode_json
+
+log = logging.getLogger("gingee.queue")
+
+#: Seconds a job of an app in maintenance waits before it is looked at again (not counted as an attempt).
+MAINTENANCE_DELAY = 5.0
+
+Report = Callable[[Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an attempt led to: "done" (with `value`), "retry" after `defer` seconds, "dead" (no attempts
+    left, or a failure retrying cannot fix), or "later" (not run: the app is in maintenance)."""
+
+    kind: str
+    value: Any = None
+    error: str | None = None
+    defer: float = 0.0
+
+
+class JobRunner:
+    """Runs attempts for the apps in `apps` (a live mapping, so reloaded apps are picked up)."""
+
+    def __init__(self, apps: Mapping[str, AppRuntime], job_timeout: float) -> None:
+        self.apps = apps
+        self.job_timeout = job_timeout
+
+    async def attempt(
+        self, app_name: str, spec: JobSpec, attempt: int, report: Report | None = None
+    ) -> Outcome:
+        """Run attempt number `attempt` (1-based) of `spec` and say what should happen next."""
+        if attempt > spec.attempts:
+            return self._dead(
+                app_name,
+                spec,
+                f"the worker running attempt {attempt - 1} of {spec.attempts} stopped before it finished "
+                "(its lease expired) and no attempts are left",
+            )
+        app = self.apps.get(app_name)
+        if app is None:
+            return self._failed(app_name, spec, attempt, f"app '{app_name}' is not loaded in this worker")
+        if "queue" not in app.grants:
+            return self._dead(app_name, spec, str(PermissionDenied(app_name, "queue")))
+        if app.maintenance:
+            return Outcome("later", defer=MAINTENANCE_DELAY)
+        try:
+            func = handlers.load(app, handlers.find(app, spec.name))
+        except Exception as exc:
+            return self._failed(app_name, spec, attempt, f"{type(exc).__name__}: {exc}")
+        g = G(app.pipeline.info, app.log, job=JobContext(spec, attempt, report))
+        metrics.record_job(app_name, spec.name, "started")
+        started = time.perf_counter()
+        try:
+            with app_context(app):
+                value = await asyncio.wait_for(app.pipeline.call(func, g), self.job_timeout)
+            encode_json(value, f"the value returned by job '{spec.name}'")
+        except Retry as retry:
+            metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
+            if attempt >= spec.attempts:
+                return self._dead(app_name, spec, "it asked to retry (queue.Retry) after its last attempt")
+            metrics.record_job(app_name, spec.name, "retried")
+            app.log.info(
+                "job %s %s asked to retry (attempt %d/%d)", spec.name, spec.id, attempt, spec.attempts
+            )
+            defer = retry.defer or backoff_delay(spec.backoff, attempt)
+            return Outcome("retry", error="it asked to retry (queue.Retry)", defer=defer)
+        except asyncio.TimeoutError:
+            metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
+            error = f"it ran longer than {self.job_timeout:g} s (gingee.json queue.job_timeout_ms)"
+            app.log.error(
+                "job %s %s attempt %d/%d failed: %s", spec.name, spec.id, attempt, spec.attempts, error
+            )
+            return self._failed(app_name, spec, attempt, error)
+        except Exception as exc:
+            metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
+            app.log.error(
+                "job %s %s attempt %d/%d failed", spec.name, spec.id, attempt, spec.attempts, exc_info=exc
+            )
+            return self._failed(app_name, spec, attempt, f"{type(exc).__name__}: {exc}")
+        metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
+        metrics.record_job(app_name, spec.name, "succeeded")
+        return Outcome("done", value=value)
+
+    def _failed(self, app_name: str, spec: JobSpec, attempt: int, error: str) -> Outcome:
+        metrics.record_job(app_name, spec.name, "failed")
+        if attempt >= spec.attempts:
+            return self._dead(app_name, spec, error, counted=True)
+        metrics.record_job(app_name, spec.name, "retried")
+        return Outcome("retry", error=error, defer=backoff_delay(spec.backoff, attempt))
+
+    def _dead(self, app_name: str, spec: JobSpec, error: str, *, counted: bool = False) -> Outcome:
+        if not counted:
+            metrics.record_job(app_name, spec.name, "failed")
+        metrics.record_job(app_name, spec.name, "dead")
+        log.warning("job %s/%s %s is dead: %s", app_name, spec.name, spec.id, error)
+        return Outcome("dead", error=error)
