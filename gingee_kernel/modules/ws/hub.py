@@ -11,6 +11,7 @@ import logging
 import os
 import socket as _socket
 import uuid
+import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,7 @@ class Hub:
         self.fanout = make_fanout(settings, self.node)
         self._started = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._unloaded: weakref.WeakSet[AppRuntime] = weakref.WeakSet()
 
     # -- capacity -----------------------------------------------------------------------------------
 
@@ -182,14 +184,19 @@ class Hub:
             self._started = True
             await self.fanout.start(self._deliver_envelope)
 
-    def watch(self, app: AppRuntime) -> None:
-        """Close the app's sockets with 1001 when this loaded app is reloaded or unloaded."""
+    def watch(self, app: AppRuntime) -> bool:
+        """Close the app's sockets with 1001 when this loaded app is reloaded or unloaded; False if it
+        already was (an upgrade that raced a reload)."""
+        if app in self._unloaded:
+            return False
         if not app.state.get(_WATCHED):
             app.state[_WATCHED] = True
             app.on_close(lambda: self.close_app(app))
+        return True
 
-    def close_app(self, app: AppRuntime, code: int = 1001, reason: str = "app reloaded") -> None:
-        """Close every socket opened by this loaded instance of the app."""
+    def close_app(self, app: AppRuntime, code: int = 1001, reason: str = "app unloaded") -> None:
+        """Close every socket opened by this loaded instance of the app (reloaded, or the server stops)."""
+        self._unloaded.add(app)
         for sock in tuple(self.sockets.get(app.name, {}).values()):
             if sock.runtime is app:
                 sock._close(code, reason)

@@ -51,8 +51,10 @@ class Session:
         """Register the socket and run the app's `handle(socket, ctx)`."""
         sock = self.socket
         self.hub.add(sock)
-        self.hub.watch(self.app)
         metrics.record_ws_connection(sock.app, +1)
+        if not self.hub.watch(self.app):
+            sock._close(CLOSE_GOING_AWAY, "app unloaded")
+            return
         if self.idle_timeout > 0:
             self._timer = self._loop.call_later(self.idle_timeout, self._check_idle)
         await self._guard(

@@ -79,6 +79,10 @@ def encode(data: Any) -> tuple[bytes, bool]:
     return text.encode("utf-8"), False
 
 
+#: Close codes RFC 6455 lets a server send (1004-1006 and 1015 are reserved).
+_SERVER_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015)))
+
+
 def _consume(future: Any) -> None:
     """Retrieve a send future's error so a socket closed mid-send is not reported as unhandled."""
     if not future.cancelled():
@@ -168,7 +172,17 @@ class Socket:
         return Room(self, room)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection with a websocket close code (1000: normal) and a short reason."""
+        """Close with a close code (1000 normal, 1001-1014 as RFC 6455 says, 3000-4999 your own)."""
+        if (
+            isinstance(code, bool)
+            or not isinstance(code, int)
+            or not (code in _SERVER_CODES or 3000 <= code <= 4999)
+        ):
+            raise ValueError(
+                f"websockets: {code!r} is not a close code a server may send (1000-1014, 3000-4999)"
+            )
+        if len(reason.encode("utf-8")) > 123:
+            raise ValueError("websockets: a close reason is at most 123 bytes of UTF-8")
         self._on_loop(self._close, code, reason)
 
     def _close(self, code: int, reason: str) -> None:

@@ -157,7 +157,7 @@ async def test_app_reload_closes_its_sockets_with_1001(server, ws):
     other, _ = await connect(ws, server, "/other/ws")
     server.call(server.project.reload("chat"))
     assert await close_code(conn) == 1001
-    assert conn.close_reason == "app reloaded"
+    assert conn.close_reason == "app unloaded"
     op(other, op="echo", data="other app unaffected")
     assert await recv(other) == "other app unaffected"
     await connect(ws, server)  # the reloaded app accepts again
