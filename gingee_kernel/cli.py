@@ -1,4 +1,4 @@
-"""The `gingee` command: serve, new, grant, check, export."""
+"""The `gingee` command: serve, worker, new, grant, check, export."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     asyncio.run(serve(Path(args.project), dev=args.dev, host=args.host, port=args.port))
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from .jobqueue.worker import run_worker
+
+    return asyncio.run(run_worker(Path(args.project), concurrency=args.concurrency))
 
 
 def _new(args: argparse.Namespace) -> int:
@@ -77,6 +83,13 @@ def parser() -> argparse.ArgumentParser:
         help="development mode: reload changed scripts and manifests, grant what pmft.json declares",
     )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run the project's queue jobs and schedules (arq on Redis)")
+    worker.add_argument("project", help="the project folder (holding gingee.json and web/)")
+    worker.add_argument(
+        "--concurrency", type=int, default=None, help="jobs run at once per app (default: queue.concurrency)"
+    )
+    worker.set_defaults(run=_worker)
 
     new = commands.add_parser("new", help="create a project with a hello app")
     new.add_argument("project")

@@ -16,6 +16,8 @@ import tornado.web
 from .engine.dispatch import Engine
 from .engine.project import Project
 from .engine.tornado_handler import GingeeHandler
+from .jobqueue.http import queue_api_handlers
+from .jobqueue.service import close_service, start_project_queue
 from .metrics_http import setup as setup_metrics
 from .modules.ws.tornado_host import websocket_rule
 
@@ -66,6 +68,12 @@ class Server:
     async def start(self) -> int:
         """Load the apps and listen; returns the bound port (useful with port 0)."""
         await self.project.load()
+        try:
+            queue = await start_project_queue(self.project)
+        except BaseException:
+            await self.project.close()
+            raise
+        self.extra_handlers += queue_api_handlers(queue, self.project.config)
         app = make_application(self.engine, self.extra_handlers)
         self.http = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=2**40)
         sockets = tornado.netutil.bind_sockets(self.port, self.host)
@@ -81,6 +89,7 @@ class Server:
                 await asyncio.wait_for(self.http.close_all_connections(), timeout=5)
             except asyncio.TimeoutError:
                 log.warning("some connections did not close within 5 s")
+        await close_service(self.project.shared)
         await self.project.close()
 
 

@@ -15,7 +15,9 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.jobs import serialize_job
 from redis.asyncio import ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ServiceUnavailable
 from .base import QueueDriver
@@ -72,13 +74,16 @@ class ArqDriver(QueueDriver):
         """Turn Redis failures into ServiceUnavailable naming the server and what was being done."""
         try:
             yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise ServiceUnavailable(
+                f"queue: Redis at {self.where} cannot be reached ({exc}); nothing was done: check "
+                "gingee.json queue.redis.url and that Redis is running"
+            ) from exc
         except RedisError as exc:
             raise ServiceUnavailable(
                 f"queue: Redis at {self.where} failed while trying to {what} ({type(exc).__name__}: {exc}); "
                 "check gingee.json queue.redis.url and that Redis is running"
             ) from exc
-        except OSError as exc:
-            raise ServiceUnavailable(f"queue: Redis at {self.where} cannot be reached ({exc})") from exc
 
     def keys(self, app: str) -> AppKeys:
         """The app's key names."""

@@ -164,8 +164,8 @@ async def start_project_queue(
         if not (project.dev and not settings.fail_closed):
             raise ServiceUnavailable(
                 f"{exc}. gingee.json queue.driver is 'arq', so Gingee does not start without Redis "
-                "(fail closed): start Redis or fix queue.redis.url (for development only: --dev with "
-                "queue.fail_closed false falls back to the memory driver)"
+                "(fail closed); for development only, --dev with queue.fail_closed false falls back to the "
+                "memory driver"
             ) from exc
         log.warning("queue: %s; --dev with queue.fail_closed false: using the memory driver instead", exc)
         from .memory import MemoryDriver

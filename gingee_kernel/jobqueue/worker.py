@@ -187,6 +187,10 @@ async def run_worker(project_dir: Path, *, concurrency: int | None = None) -> in
     from ..engine.project import Project, load_server_config
     from .service import close_service, start_project_queue
 
+    if concurrency is not None and concurrency < 1:
+        raise ValueError("gingee worker: --concurrency must be at least 1")
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger("arq").setLevel(logging.WARNING)  # arq logs two lines per job at INFO
     config = load_server_config(project_dir)
     if concurrency is not None:
         config["queue"]["concurrency"] = concurrency

@@ -12,6 +12,7 @@ import pytest
 from gingee_kernel.engine.project import Project
 from gingee_kernel.jobqueue.service import close_service, start_project_queue
 from tests.fixtures.servers import write_files
+from tests.jobqueue.workers import spawn_worker  # noqa: F401  (a fixture)
 
 StartProject = Callable[..., Awaitable[Project]]
 
