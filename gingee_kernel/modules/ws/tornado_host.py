@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import tornado.routing
-import tornado.web
 import tornado.websocket
 from tornado.httputil import HTTPServerRequest
 
@@ -44,6 +43,7 @@ class GingeeSocketMixin:
         return path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Run the upgrade checks; refuse with their status, or accept (Tornado's handshake)."""
         request = UpgradeRequest(
             self.app_path(), self.request.query, self.request.headers, self.request.remote_ip or ""
         )
@@ -73,26 +73,31 @@ class GingeeSocketMixin:
 
     @property
     def max_message_size(self) -> int:
+        """The largest frame Tornado reads (the Session closes with 1009 past max_message_bytes)."""
         if self._admission is None:
             return 65_536
         return FRAME_HEADROOM * self._admission.settings.max_message_bytes + 65_536
 
     @property
     def ping_interval(self) -> float | None:
+        """Seconds between keep-alive pings: the `websocket_ping_interval` setting, else 30."""
         settings: dict[str, Any] = getattr(self, "settings", {})
         return settings.get("websocket_ping_interval", PING_INTERVAL)
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
+        """After the handshake: start the Session (runs the app's handler)."""
         assert self._admission is not None
         self._session = Session(self._admission, self)  # type: ignore[arg-type]
         await self._session.open()
 
     def on_message(self, message: str | bytes) -> Any:
+        """Hand a message to the Session; Tornado awaits what it returns before reading on."""
         if self._session is not None:
             return self._session.receive(message)
         return None
 
     def on_close(self) -> None:
+        """The connection is gone: tell the Session."""
         if self._session is not None:
             handler: Any = self
             self._session.closed(handler.close_code, handler.close_reason)
@@ -113,6 +118,7 @@ class UpgradeMatcher(tornado.routing.Matcher):
         self.prefix = prefix
 
     def match(self, request: HTTPServerRequest) -> dict[str, Any] | None:
+        """`{}` (no path arguments) for an upgrade under the prefix, else None."""
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return None
         if self.prefix and not (request.path or "").startswith(self.prefix):
