@@ -21,6 +21,7 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
+from tornado.httputil import HTTPHeaders
 from tornado.iostream import StreamClosedError
 
 from gingee_kernel.engine.dispatch import error_response
@@ -30,7 +31,7 @@ from gingee_kernel.live import PREFIX_HEADER, SECRET_HEADER, Registration, pid_a
 
 from .host import GingeeHost, Target
 from .policy import preflight_headers, strip_credentials
-from .proxy import Outcome
+from .proxy import Outcome, response_headers
 
 #: The resource name Jupyter's authorizer is asked about (JupyterHub: `custom:jupyter_server:*:gingee`).
 AUTH_RESOURCE = "gingee"
@@ -55,13 +56,13 @@ class _Sink:
         self.handler = handler
         self.started = False
 
-    async def start(self, status: int, reason: str, headers: list[tuple[str, str]]) -> None:
+    async def start(self, status: int, reason: str, headers: HTTPHeaders) -> None:
         handler = self.handler
         self.started = True
         handler.set_status(status, reason or None)
         handler.clear_header("Content-Type")
         seen: set[str] = set()
-        for name, value in headers:
+        for name, value in response_headers(headers.get_all()):
             if name.lower() not in seen:
                 seen.add(name.lower())
                 handler.clear_header(name)
@@ -207,6 +208,7 @@ class AppHandler(GingeeHandler, JupyterHandler):
 
     def _gone(self, registration: Registration) -> None:
         self.host.live.drop(registration)
+        self.host.proxy.forget(registration)
         self._fail(self.host.unavailable(registration))
 
     # --- serving ------------------------------------------------------------------------------------
@@ -259,6 +261,12 @@ class AppHandler(GingeeHandler, JupyterHandler):
             self._relay = None
         if outcome is Outcome.REFUSED or (outcome is Outcome.UNREACHABLE and not pid_alive(registration.pid)):
             self._gone(registration)
+        elif outcome is Outcome.TIMEOUT:
+            reason = (
+                f"the kernel serving app '{registration.app}' (pid {registration.pid}) accepted the request "
+                "but did not answer in time; it may be stuck: interrupt it or re-run app.serve()"
+            )
+            self._fail(HttpError(504, "KERNEL_APP_TIMEOUT", reason))
         elif outcome is Outcome.UNREACHABLE:
             reason = (
                 f"the kernel serving app '{registration.app}' (pid {registration.pid}) did not answer; "

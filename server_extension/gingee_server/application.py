@@ -43,8 +43,10 @@ class GingeeExtension(ExtensionApp):
         help="The Content-Security-Policy sandbox directive put on app pages; allow-same-origin is refused.",
     ).tag(config=True)
     live_connect_timeout = Float(3.0, help="Seconds to connect to a live app's kernel.").tag(config=True)
-    live_read_timeout = Float(
-        0.0, help="Seconds a live app's kernel may stay silent mid-answer (0: no limit, for event streams)."
+    live_response_timeout = Float(
+        120.0,
+        help="Seconds a live app's kernel may take to start its answer (0: no limit); a streamed answer "
+        "(server-sent events) may then run as long as it likes.",
     ).tag(config=True)
 
     host: GingeeHost
@@ -61,7 +63,7 @@ class GingeeExtension(ExtensionApp):
             self.serverapp.base_url,
             dev=self.dev,
             safety=SafetyPolicy(self.sandbox_csp),
-            proxy=LiveProxy(self.live_connect_timeout, self.live_read_timeout or None),
+            proxy=LiveProxy(self.live_connect_timeout, self.live_response_timeout or None),
         )
         if self.host.engine is not None:
             install_metrics(self.host.engine)

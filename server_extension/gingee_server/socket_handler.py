@@ -114,7 +114,7 @@ class AppSocketHandler(GingeeSocketMixin, tornado.websocket.WebSocketHandler, Ju
         upstream_headers = HTTPHeaders()
         for name, value in headers:
             upstream_headers.add(name, value)
-        connect_timeout = self.host.proxy.timeout.connect or 3.0
+        connect_timeout = self.host.proxy.connect_timeout
         upstream_request = HTTPRequest(url, headers=upstream_headers, connect_timeout=connect_timeout)
         try:
             self.upstream = await tornado.websocket.websocket_connect(
