@@ -113,6 +113,7 @@ HTTP_IN_FLIGHT = ("gingee_http_requests_in_flight", "Script requests being answe
 QUEUE_DEPTH = ("gingee_queue_depth", "Jobs waiting to run, by app.")
 
 _http_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+_job_children: dict[tuple[str, ...], Any] = {}  # label children of JOBS and JOB_DURATION, looked up once
 
 
 def status_class(status: int) -> str:
@@ -143,14 +144,20 @@ def record_limit_rejection(app: str, limit: str) -> None:
 
 def record_job(app: str, job: str, event: str) -> None:
     """Count one job lifecycle event."""
-    if event not in JOB_EVENTS:
-        raise ValueError(f"unknown job event {event!r}; expected one of {sorted(JOB_EVENTS)}")
-    JOBS.labels(app, job, event).inc()
+    child = _job_children.get((app, job, event))
+    if child is None:
+        if event not in JOB_EVENTS:
+            raise ValueError(f"unknown job event {event!r}; expected one of {sorted(JOB_EVENTS)}")
+        child = _job_children[(app, job, event)] = JOBS.labels(app, job, event)
+    child.inc()
 
 
 def record_job_duration(app: str, job: str, seconds: float) -> None:
     """Observe how long one job handler ran."""
-    JOB_DURATION.labels(app, job).observe(seconds)
+    child = _job_children.get((app, job))
+    if child is None:
+        child = _job_children[(app, job)] = JOB_DURATION.labels(app, job)
+    child.observe(seconds)
 
 
 def record_ws_connection(app: str, delta: int) -> None:
