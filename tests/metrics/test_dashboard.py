@@ -44,5 +44,7 @@ def test_every_series_the_dashboard_reads_is_exposed():
         "gingee_limit_rejections_total",
         "gingee_jobs_total",
         "gingee_websocket_connections",
+        "gingee_websocket_fanout_errors_total",
+        "gingee_queue_depth",
     ):
         assert wanted in used
