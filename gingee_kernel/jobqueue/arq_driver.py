@@ -20,6 +20,12 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ServiceUnavailable
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - optional speed-up
+    orjson = None  # type: ignore[assignment]
+
 from .base import QueueDriver
 from .dlq import DeadLetterQueue
 from .errors import JobFailed, JobNotFound
@@ -38,13 +44,19 @@ _STATS_SAMPLE = 1000  # due jobs checked for a lease when counting running ones
 
 
 def dumps(data: dict[str, Any]) -> bytes:
-    """arq's job serializer: JSON, exceptions as {"error", "message"}."""
+    """arq's job serializer: JSON (orjson when installed: faster than arq's default, pickle), exceptions
+    as {"error", "message"}."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(data, default=_extra)
+        except TypeError:
+            pass  # e.g. an integer beyond 64 bits: the standard library handles it
     return json.dumps(data, separators=(",", ":"), default=_extra).encode()
 
 
 def loads(raw: bytes) -> dict[str, Any]:
     """arq's job deserializer."""
-    return json.loads(raw)
+    return orjson.loads(raw) if orjson is not None else json.loads(raw)
 
 
 def _extra(value: Any) -> Any:
@@ -60,7 +72,8 @@ class ArqDriver(QueueDriver):
 
     def __init__(self, settings: QueueSettings) -> None:
         self.settings = settings
-        pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+        # Like arq's create_pool: a connect timeout, no per-read timeout (it costs a timer per reply).
+        pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=5)
         kwargs = pool.connection_kwargs
         self.where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
         self.redis = ArqRedis(
@@ -153,11 +166,11 @@ class ArqDriver(QueueDriver):
                        last_error, json.loads(progress) if progress else None)  # fmt: skip
 
     async def result(self, app: str, job_id: str, timeout: float | None) -> Any:
-        """Poll for the result (20 ms at first, backing off to 250 ms)."""
+        """Poll for the result (every 5 ms at first, backing off to 250 ms)."""
         keys = self.keys(app)
         arq_id = keys.job_id(job_id)
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.02
+        pause = 0.005
         while True:
             with self.errors("read a job result"):
                 async with self.redis.pipeline(transaction=False) as pipe:

@@ -73,13 +73,16 @@ def registered(app: AppRuntime) -> dict[str, HandlerRef]:
 
 def find(app: AppRuntime, name: str) -> HandlerRef:
     """The handler of job `name` in `app`; HandlerNotFound if none exists."""
-    check_name(name)
-    ref = app.state.get(_REGISTRY, {}).get(name)
+    registry = app.state.get(_REGISTRY)
+    ref = registry.get(name) if registry else None
     if ref is not None:
         return ref
     cache: dict[str, HandlerRef] | None = None if app.dev else app.state.setdefault(_FOUND, {})
-    if cache is not None and name in cache:
-        return cache[name]
+    if cache is not None:
+        ref = cache.get(name)
+        if ref is not None:
+            return ref
+    check_name(name)
     ref = _from_files(app, name)
     if cache is not None:
         cache[name] = ref

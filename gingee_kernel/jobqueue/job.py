@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -101,9 +101,9 @@ class JobInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (status as its string)."""
-        data = asdict(self)
-        data["status"] = self.status.value
-        return data
+        return {"id": self.id, "name": self.name, "status": self.status.value, "attempt": self.attempt,
+                "max_attempts": self.max_attempts, "payload": self.payload, "enqueued_at": self.enqueued_at,
+                "run_at": self.run_at, "error": self.error, "progress": self.progress}  # fmt: skip
 
 
 def _refuse(value: Any) -> Any:

@@ -55,6 +55,7 @@ class MemoryDriver(QueueDriver):
         self.settings = settings
         self._jobs: dict[str, OrderedDict[str, _Job]] = {}
         self._dead: dict[str, OrderedDict[str, dict[str, Any]]] = {}
+        self._finished: dict[str, OrderedDict[str, _Job]] = {}  # by finish time, for expiry and listings
         self._ready: asyncio.Queue[_Job] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._workers: list[asyncio.Task[None]] = []
@@ -67,7 +68,7 @@ class MemoryDriver(QueueDriver):
     async def enqueue(self, app: str, spec: JobSpec, delay: float) -> bool:
         """Store the job and schedule it."""
         jobs = self._jobs.setdefault(app, OrderedDict())
-        self._expire(jobs)
+        self._expire(app)
         if spec.id in jobs:
             return False
         job = jobs[spec.id] = _Job(app, spec, time.time() + delay)
@@ -103,11 +104,10 @@ class MemoryDriver(QueueDriver):
 
     async def jobs(self, app: str, limit: int) -> list[JobInfo]:
         """Live jobs oldest first, then finished ones newest first."""
-        jobs = self._jobs.get(app, OrderedDict())
-        self._expire(jobs)
-        live = [j.info() for j in jobs.values() if not j.finished_at]
-        finished = sorted((j for j in jobs.values() if j.finished_at), key=lambda j: -j.finished_at)
-        return (live + [j.info() for j in finished])[:limit]
+        self._expire(app)
+        live = [j.info() for j in self._jobs.get(app, {}).values() if not j.finished_at][:limit]
+        finished = reversed(self._finished.get(app, {}).values())
+        return live + [j.info() for j, _ in zip(finished, range(limit - len(live)), strict=False)]
 
     async def dlq_list(self, app: str, limit: int) -> list[dict[str, Any]]:
         """Dead jobs, newest first."""
@@ -121,6 +121,7 @@ class MemoryDriver(QueueDriver):
         jobs = self._jobs.setdefault(app, OrderedDict())
         spec = JobSpec(job_id, entry["name"], entry["payload"], entry["attempts"], entry["backoff"])
         jobs.pop(job_id, None)
+        self._finished.get(app, {}).pop(job_id, None)
         jobs[job_id] = job = _Job(app, spec, time.time())
         self._schedule(job, 0)
         return True
@@ -130,6 +131,7 @@ class MemoryDriver(QueueDriver):
         if self._dead.get(app, {}).pop(job_id, None) is None:
             return False
         self._jobs.get(app, {}).pop(job_id, None)
+        self._finished.get(app, {}).pop(job_id, None)
         return True
 
     async def claim_tick(self, app: str, schedule: str, tick_ms: int) -> bool:
@@ -169,18 +171,24 @@ class MemoryDriver(QueueDriver):
         jobs = self._jobs.get(app)
         if not jobs:
             return None
-        self._expire(jobs)
+        self._expire(app)
         return jobs.get(job_id)
 
-    def _expire(self, jobs: OrderedDict[str, _Job]) -> None:
+    def _expire(self, app: str) -> None:
+        """Forget finished jobs past keep_result (or beyond the cap), oldest first; dead ones stay while
+        they are in the dead-letter queue."""
+        finished = self._finished.get(app)
+        if not finished:
+            return
         cutoff = time.time() - self.settings.keep_result
-        finished = [j for j in jobs.values() if j.finished_at]
-        excess = len(finished) - _MAX_FINISHED
-        for job in finished:
-            if job.finished_at < cutoff or excess > 0:
-                excess -= 1
-                if job.status is not JobStatus.dead or job.spec.id not in self._dead.get(job.app, {}):
-                    del jobs[job.spec.id]
+        jobs, dead = self._jobs[app], self._dead.get(app, {})
+        while finished:
+            job_id, job = next(iter(finished.items()))
+            if job.finished_at >= cutoff and len(finished) <= _MAX_FINISHED:
+                break
+            finished.popitem(last=False)
+            if job_id not in dead and jobs.get(job_id) is job:
+                del jobs[job_id]
 
     def _schedule(self, job: _Job, delay: float) -> None:
         if self._ready is None:
@@ -235,6 +243,7 @@ class MemoryDriver(QueueDriver):
             return
         job.progress = None
         job.finished_at = time.time()
+        self._finished.setdefault(job.app, OrderedDict())[job.spec.id] = job
         if outcome.kind == "done":
             job.status, job.value = JobStatus.done, outcome.value
         else:
@@ -245,6 +254,7 @@ class MemoryDriver(QueueDriver):
                 old_id, _ = dead.popitem(last=False)
                 with contextlib.suppress(KeyError):
                     del self._jobs[job.app][old_id]
+                self._finished.get(job.app, {}).pop(old_id, None)
         job.settled.set()
 
 

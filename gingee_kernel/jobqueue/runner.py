@@ -25,6 +25,7 @@ log = logging.getLogger("gingee.queue")
 MAINTENANCE_DELAY = 5.0
 
 Report = Callable[[Any], Awaitable[None]]
+_SCALARS = (str, int, bool)  # return values that are JSON without checking (float may be NaN)
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,9 @@ class JobRunner:
         metrics.record_job(app_name, spec.name, "started")
         started = time.perf_counter()
         try:
-            with app_context(app):
-                value = await asyncio.wait_for(app.pipeline.call(func, g), self.job_timeout)
-            encode_json(value, f"the value returned by job '{spec.name}'")
+            value = await self._call(app, func, g)
+            if value is not None and type(value) not in _SCALARS:
+                encode_json(value, f"the value returned by job '{spec.name}'")
         except Retry as retry:
             metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
             if attempt >= spec.attempts:
@@ -100,6 +101,31 @@ class JobRunner:
         metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
         metrics.record_job(app_name, spec.name, "succeeded")
         return Outcome("done", value=value)
+
+    async def _call(self, app: AppRuntime, func: handlers.JobFunction, g: G) -> Any:
+        """Run the handler as `app`; past the job timeout, cancel this very task (no extra task per job)
+        and raise TimeoutError."""
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.job_timeout, expire)
+        try:
+            with app_context(app):
+                return await app.pipeline.call(func, g)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            if hasattr(task, "uncancel"):
+                task.uncancel()
+            raise asyncio.TimeoutError from None
+        finally:
+            timer.cancel()
 
     def _failed(self, app_name: str, spec: JobSpec, attempt: int, error: str) -> Outcome:
         metrics.record_job(app_name, spec.name, "failed")

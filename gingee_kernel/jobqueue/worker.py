@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,8 @@ class WorkerPool:
         self.runner = runner
         self.settings = driver.settings
         self.workers: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
-        self._recent: dict[str, list[str]] = {}
+        # Finished since the last flush, newest last: (spec, status, attempts made, error).
+        self._recent: dict[str, deque[tuple[JobSpec, JobStatus, int, str | None]]] = {}
         self._supervisor: asyncio.Task[None] | None = None
         self._function = func(
             self._job,
@@ -122,16 +125,17 @@ class WorkerPool:
             await redis.hdel(keys.errors, arq_id)
         made = min(attempt, spec.attempts)
         if outcome.kind == "done":
-            self._remember(app, JobInfo(spec.id, name, JobStatus.done, made, spec.attempts, payload,
-                                        spec.enqueued_at))  # fmt: skip
+            self._remember(app, spec, JobStatus.done, made, None)
             return outcome.value
         await self.driver.dlq.add(app, dead_entry(spec, made, outcome.error or "", time.time()))
-        self._remember(app, JobInfo(spec.id, name, JobStatus.dead, made, spec.attempts, payload,
-                                    spec.enqueued_at, None, outcome.error))  # fmt: skip
+        self._remember(app, spec, JobStatus.dead, made, outcome.error)
         raise JobDied(outcome.error)
 
-    def _remember(self, app: str, info: JobInfo) -> None:
-        self._recent.setdefault(app, []).append(json.dumps(info.to_dict()))
+    def _remember(self, app: str, spec: JobSpec, status: JobStatus, made: int, error: str | None) -> None:
+        recent = self._recent.get(app)
+        if recent is None:
+            recent = self._recent[app] = deque(maxlen=_RECENT)
+        recent.append((spec, status, made, error))
 
     async def _flush_recent(self) -> None:
         recent, self._recent = self._recent, {}
@@ -139,9 +143,9 @@ class WorkerPool:
             return
         try:
             async with self.driver.redis.pipeline(transaction=False) as pipe:
-                for app, items in recent.items():
+                for app, infos in recent.items():
                     key = self.driver.keys(app).recent
-                    pipe.lpush(key, *items[-_RECENT:])
+                    pipe.lpush(key, *(_summary(*info) for info in infos))
                     pipe.ltrim(key, 0, _RECENT - 1)
                 await pipe.execute()
         except Exception:
@@ -167,6 +171,13 @@ class WorkerPool:
             if workers:
                 await self.driver.redis.delete(*(w.health_check_key for w, _ in workers))
         await self._flush_recent()
+
+
+def _summary(spec: JobSpec, status: JobStatus, made: int, error: str | None) -> str:
+    info = JobInfo(
+        spec.id, spec.name, status, made, spec.attempts, spec.payload, spec.enqueued_at, None, error
+    )
+    return json.dumps(info.to_dict())
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
@@ -207,6 +218,10 @@ async def run_worker(project_dir: Path, *, concurrency: int | None = None) -> in
     except BaseException:
         await project.close()
         raise
+    # As `gingee serve` does: move what loading created out of the cyclic GC's reach, so collections
+    # (frequent: every job allocates) stop rescanning it.
+    gc.collect()
+    gc.freeze()
     settings = service.settings
     where = getattr(service.driver, "where", "")
     print(
