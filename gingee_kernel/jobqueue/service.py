@@ -124,12 +124,12 @@ class QueueService:
         if self._unregister_depth is not None:
             self._unregister_depth()
             self._unregister_depth = None
-        if self.scheduler is not None:
-            await self.scheduler.stop()
-            self.scheduler = None
         if self.running_jobs:
             self.running_jobs = False
             await self.driver.stop(self.settings.drain_timeout if drain is None else drain)
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
         await self.driver.close()
 
 

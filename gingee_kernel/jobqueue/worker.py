@@ -153,13 +153,13 @@ class WorkerPool:
 
     async def stop(self, drain: float) -> None:
         """Take no new jobs, wait up to `drain` seconds for running ones, cancel the rest (re-queued)."""
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            await asyncio.gather(self._supervisor, return_exceptions=True)
         workers = list(self.workers.values())
         self.workers = {}
         for worker, _ in workers:
             worker.allow_pick_jobs = False
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
         deadline = time.monotonic() + drain
         running = [t for w, _ in workers for t in w.tasks.values() if not t.done()]
         if running:
@@ -235,9 +235,7 @@ async def run_worker(project_dir: Path, *, concurrency: int | None = None) -> in
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(project.reload()))
     await stop.wait()
-    print(
-        f"gingee worker: stopping; draining running jobs for up to {settings.drain_timeout:g} s", flush=True
-    )
+    print(f"gingee worker: stopping (running jobs get up to {settings.drain_timeout:g} s)", flush=True)
     await close_service(project.shared)
     await project.close()
     return 0

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from gingee_kernel import queue
+from gingee_kernel import metrics, queue
 from gingee_kernel.engine.context import app_context
 from gingee_kernel.engine.project import Project
 from gingee_kernel.errors import NoAppContext, PermissionDenied
+from gingee_kernel.jobqueue import register_job_handler, unregister_job_handler
 from tests.jobqueue.conftest import StartProject
 
 JOBS = {
@@ -297,3 +298,33 @@ async def test_apps_do_not_see_each_others_jobs(start_project: StartProject) -> 
         job = await queue.add("echo", "from blog", job_id="same")
         assert job.created
         assert (await job.result(timeout=10))["payload"] == "from blog"
+
+
+async def test_in_memory_handlers_come_first(shop: Project) -> None:
+    app = shop.apps["shop"]
+    calls: list[Any] = []
+
+    async def notebook_echo(g: Any) -> str:
+        calls.append(g.job.payload)
+        return "from memory"
+
+    register_job_handler(app, "echo", notebook_echo, attempts=1)
+    register_job_handler(app, "fresh", lambda g: g.job.payload * 2)
+    with in_app(shop):
+        job = await queue.add("echo", "p")
+        assert await job.result(timeout=10) == "from memory"
+        assert (await job.info()).max_attempts == 1
+        assert await (await queue.add("fresh", 21)).result(timeout=10) == 42
+        assert unregister_job_handler(app, "fresh")
+        with pytest.raises(queue.HandlerNotFound):
+            await queue.add("fresh", 1)
+    assert calls == ["p"]
+
+
+async def test_queue_depth_is_reported_to_metrics(shop: Project) -> None:
+    with in_app(shop):
+        await queue.add("echo", None, delay=30)
+        await queue.add("echo", None, delay=30)
+    collector = metrics.LiveCollector()
+    await collector.refresh()
+    assert collector.depths["shop"] == 2

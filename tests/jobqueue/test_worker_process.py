@@ -109,14 +109,16 @@ async def test_sigkill_mid_job_loses_nothing(
     project_dir: Callable[..., Path], enqueuer: Any, spawn_worker: type[WorkerProcess], redis_url: str,
     arq_keys: str,
 ) -> None:  # fmt: skip
-    path = project_dir({"job_timeout_ms": 2000, "lease_grace_ms": 1000, "concurrency": 20})
+    path = project_dir({"job_timeout_ms": 2000, "lease_grace_ms": 1000, "concurrency": 10})
     doomed, survivor = spawn_worker(path), spawn_worker(path)
     doomed.wait_for(READY)
     survivor.wait_for(READY)
     project = await enqueuer(path)
     total = 1000
     with app_context(project.apps["shop"]):
-        handles = await asyncio.gather(*(queue.add("work", {}, job_id=f"j{n}") for n in range(total)))
+        handles = await asyncio.gather(
+            *(queue.add("work", {"sleep": 0.05}, job_id=f"j{n}") for n in range(total))
+        )
     assert all(h.created for h in handles)
 
     def doomed_has_jobs_in_flight() -> bool:
@@ -159,7 +161,7 @@ async def test_sigterm_drains_running_jobs(
             lambda: bool(cache_keys(redis_url, arq_keys, "start:slow:*")), 20, "the job to start"
         )
         worker.signal(signal.SIGTERM)
-        worker.wait_for("draining")
+        worker.wait_for("draining 1 running job")
         late = await queue.add("work", {}, job_id="late")
         assert worker.wait() == 0
         assert await slow.result(timeout=1) == worker.pid
