@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 #: Header carrying the registration's secret from the extension to the kernel's server.
@@ -39,6 +39,9 @@ class Registration:
     def filename(self) -> str:
         """The registration's file name in the runtime dir."""
         return f"gingee-live-{self.app}-{self.pid}.json"
+
+
+_FIELDS = frozenset(f.name for f in fields(Registration))
 
 
 def runtime_dir() -> Path:
@@ -88,7 +91,8 @@ def read_all(directory: Path | None = None) -> dict[str, Registration]:
     for path in folder.glob(_PATTERN):
         try:
             data = json.loads(path.read_text("utf-8"))
-            registration = Registration(**data)
+            # Keys a newer Gingee may add are ignored, so kernels and servers of nearby versions agree.
+            registration = Registration(**{k: v for k, v in data.items() if k in _FIELDS})
         except (OSError, ValueError, TypeError):
             continue
         if not pid_alive(registration.pid):

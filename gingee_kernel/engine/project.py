@@ -45,6 +45,8 @@ class Project:
         self.web_root = (self.dir / self.config["web_root"]).resolve()
         self.apps: dict[str, AppRuntime] = {}
         self.errors: dict[str, str] = {}
+        # Apps installed by a host (a notebook's live apps): never reloaded or refreshed from disk.
+        self.pinned: set[str] = set()
         self.shared: dict[str, Any] = {}
         threads = int(self.config["limits"]["script_threads"])
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gingee-script")
@@ -77,6 +79,8 @@ class Project:
                 else sorted(set(self.apps) | set(self.errors) | {p.name for p in self.app_dirs()})
             )
             for app_name in names:
+                if app_name in self.pinned:
+                    continue
                 old = self.apps.pop(app_name, None)
                 self.errors.pop(app_name, None)
                 if old is not None:
@@ -121,6 +125,8 @@ class Project:
 
     async def refresh(self, name: str) -> None:
         """In dev mode: reload `name` if its manifests changed on disk since it loaded."""
+        if name in self.pinned:
+            return
         root = self.web_root / name
         known = self._mtimes.get(name)
         if known is None:

@@ -156,7 +156,12 @@ class WorkerPool:
         workers = list(self.workers.values())
         self.workers = {}
         for worker, _ in workers:
+            # arq's own way out of `main`: a burst with no jobs left to start ends at the next poll tick,
+            # after its running jobs. Cancelling `main` instead can land inside the claim pipeline
+            # (WATCH/MULTI) and leak its connection.
             worker.allow_pick_jobs = False
+            worker.burst = True
+            worker.max_burst_jobs = 0
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
@@ -165,8 +170,11 @@ class WorkerPool:
         if running:
             log.info("queue: draining %d running job(s) for up to %g s", len(running), drain)
             await asyncio.wait(running, timeout=max(0.0, deadline - time.monotonic()))
-        await _cancel([m for _, m in workers])
         await _cancel([t for w, _ in workers for t in w.tasks.values()])
+        mains = [m for _, m in workers if not m.done()]
+        if mains:  # each ends within a poll tick now that its jobs are over
+            await asyncio.wait(mains, timeout=self.settings.poll_delay * 4 + 1.0)
+        await _cancel([m for _, m in workers])
         with contextlib.suppress(Exception):
             if workers:
                 await self.driver.redis.delete(*(w.health_check_key for w, _ in workers))

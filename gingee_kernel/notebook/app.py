@@ -108,7 +108,8 @@ class App:
     def permissions(self) -> set[str]:
         """What the app needs: configured modules, modules its handlers reference, explicit grants."""
         funcs = [r.func for r in self.routes] + [j.func for j in self.jobs.values()]
-        return inferred_permissions(self.config, funcs) | self.extra_grants
+        needed = inferred_permissions(self.config, funcs) | self.extra_grants
+        return needed | {"queue"} if self.jobs else needed  # jobs run on the queue
 
     # -- running ----------------------------------------------------------------------------------
     def _refresh(self) -> None:

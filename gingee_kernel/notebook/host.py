@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
+import tornado.routing
 import tornado.web
 
 from .. import live
@@ -28,8 +30,17 @@ from ..engine.config import server_config
 from ..engine.dispatch import Engine
 from ..engine.project import Project, load_server_config
 from ..engine.tornado_handler import GingeeHandler
+from ..modules.ws.tornado_host import UpgradeMatcher, WebSocketHandler
 
 T = TypeVar("T")
+
+
+_REFUSED = b'{"error": "ACCESS_DENIED", "reason": "this port only answers the Jupyter server"}'
+
+
+def _has_secret(request: tornado.httputil.HTTPServerRequest, secret: str) -> bool:
+    given = request.headers.get(live.SECRET_HEADER, "")
+    return hmac.compare_digest(given.encode(), secret.encode())
 
 
 class _SecretHandler(GingeeHandler):
@@ -40,13 +51,28 @@ class _SecretHandler(GingeeHandler):
         self.secret = secret
 
     async def prepare(self) -> None:
-        given = self.request.headers.get(live.SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+        if not _has_secret(self.request, self.secret):
             self.set_status(403)
             self.set_header("Content-Type", "application/json")
-            self.finish(b'{"error": "ACCESS_DENIED", "reason": "this port only answers the Jupyter server"}')
+            self.finish(_REFUSED)
             return
         await super().prepare()
+
+
+class _SecretSocketHandler(WebSocketHandler):
+    """The apps' websockets, for upgrades that carry the host's secret (relayed by the extension)."""
+
+    def initialize(self, engine: Engine, prefix: str = "", secret: str = "") -> None:
+        super().initialize(engine, prefix)
+        self.secret = secret
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not _has_secret(self.request, self.secret):
+            self.set_status(403)
+            self.set_header("Content-Type", "application/json")
+            self.finish(_REFUSED)
+            return
+        await super().get(*args, **kwargs)
 
 
 class LiveHost:
@@ -92,8 +118,12 @@ class LiveHost:
         return self.port
 
     async def _listen(self) -> int:
+        handler_args = {"engine": self.engine, "secret": self.secret}
         app = tornado.web.Application(
-            [(r"/.*", _SecretHandler, {"engine": self.engine, "secret": self.secret})],
+            [
+                tornado.routing.Rule(UpgradeMatcher(), _SecretSocketHandler, handler_args),
+                (r"/.*", _SecretHandler, handler_args),
+            ],
             log_function=lambda handler: None,
         )
         self._http = tornado.httpserver.HTTPServer(app, max_body_size=2**40)

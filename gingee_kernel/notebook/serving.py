@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -34,13 +35,34 @@ class ServeInfo:
 
 
 def server_info() -> dict[str, Any] | None:
-    """The Jupyter server's runtime file (`jpserver-<pid>.json`) for the server that started this kernel."""
+    """The runtime file (`jpserver-<pid>.json`) of the Jupyter server this kernel belongs to.
+
+    First the server that started the kernel (`JPY_PARENT_PID`). When the kernel was launched some other
+    way (a kernel provisioner, nbclient beside a server), the newest running server whose root_dir holds
+    the kernel's working directory.
+    """
+    runtime = live.runtime_dir()
     parent = os.environ.get("JPY_PARENT_PID")
-    if not parent:
-        return None
-    path = live.runtime_dir() / f"jpserver-{parent}.json"
+    if parent:
+        info = _read(runtime / f"jpserver-{parent}.json")
+        if info is not None:
+            return info
+    cwd = Path.cwd().resolve()
+    candidates: list[tuple[float, dict[str, Any]]] = []
+    for path in runtime.glob("jpserver-*.json"):
+        info = _read(path)
+        if info is None or not live.pid_alive(int(info.get("pid", 0) or 0)):
+            continue
+        root = Path(str(info.get("root_dir") or info.get("notebook_dir") or "/")).expanduser()
+        if cwd == root.resolve() or root.resolve() in cwd.parents:
+            with contextlib.suppress(OSError):
+                candidates.append((path.stat().st_mtime, info))
+    return max(candidates, key=lambda c: c[0])[1] if candidates else None
+
+
+def _read(path: Path) -> dict[str, Any] | None:
     try:
-        return dict(json.loads(Path(path).read_text("utf-8")))
+        return dict(json.loads(path.read_text("utf-8")))
     except (OSError, ValueError):
         return None
 
