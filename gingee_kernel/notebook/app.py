@@ -33,6 +33,20 @@ from .serving import ServeInfo, announce
 _REPRESENTATION = ("content-type", "content-encoding", "content-language")
 
 
+class JobTable(dict[str, NotebookJob]):
+    """`app.jobs`: the app's `@app.job`s by name.
+
+    Deleting an entry (`del app.jobs["name"]`) takes the job off a loaded app at once."""
+
+    def __init__(self, app: App) -> None:
+        super().__init__()
+        self._app = app
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self._app._refresh()
+
+
 class App:
     """A Gingee app defined in a notebook.
 
@@ -54,7 +68,7 @@ class App:
         self.config: dict[str, Any] = validated({"name": name, **config}, f"App({name!r})")
         self.root = Path(root) if root is not None else Path.cwd() / "web" / name
         self.routes: list[NotebookRoute] = []
-        self.jobs: dict[str, NotebookJob] = {}
+        self.jobs = JobTable(self)
         self.extra_grants: set[str] = set()
         self.serving: ServeInfo | None = None
         self._lock = threading.Lock()

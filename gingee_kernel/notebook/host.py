@@ -30,9 +30,13 @@ from ..engine.config import server_config
 from ..engine.dispatch import Engine
 from ..engine.project import Project, load_server_config
 from ..engine.tornado_handler import GingeeHandler
+from ..jobqueue.service import SHARED_KEY, QueueService, close_service, start_project_queue
 from ..modules.ws.tornado_host import UpgradeMatcher, WebSocketHandler
 
 T = TypeVar("T")
+
+#: Seconds running jobs may finish when the kernel exits.
+QUEUE_DRAIN = 5.0
 
 
 _REFUSED = b'{"error": "ACCESS_DENIED", "reason": "this port only answers the Jupyter server"}'
@@ -90,6 +94,7 @@ class LiveHost:
         self.port: int | None = None
         self.registrations: dict[str, live.Registration] = {}
         self._http: tornado.httpserver.HTTPServer | None = None
+        self._queue_lock: asyncio.Lock | None = None
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="gingee-live", daemon=True)
         self._thread.start()
@@ -131,6 +136,17 @@ class LiveHost:
         self._http.add_sockets(sockets)
         return int(sockets[0].getsockname()[1])
 
+    async def ensure_queue(self) -> QueueService:
+        """The project's queue, started on first need (on the host loop) to run this kernel's jobs: the
+        memory driver, or arq workers in this kernel for its notebook apps (gingee.json `queue`). A service
+        `queue.add` made on first use (`service_for`, its own app list) is replaced by the project's."""
+        self._queue_lock = self._queue_lock or asyncio.Lock()
+        async with self._queue_lock:
+            service: QueueService | None = self.project.shared.get(SHARED_KEY)
+            if service is None or service.autostart:
+                service = await start_project_queue(self.project, run_jobs=True, run_schedules=False)
+            return service
+
     def register(self, app: str, *, public: bool) -> live.Registration:
         """Write (or refresh) the live registration of `app` so Jupyter proxies to this kernel."""
         registration = live.Registration(
@@ -156,6 +172,8 @@ class LiveHost:
         for app in list(self.registrations):
             self.unregister(app)
         if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.call(close_service(self.project.shared, QUEUE_DRAIN), timeout=QUEUE_DRAIN + 5)
             with contextlib.suppress(Exception):
                 self.call(self.project.close(), timeout=10)
             self.loop.call_soon_threadsafe(self.loop.stop)

@@ -1,8 +1,15 @@
-"""Turn a notebook App into a loaded AppRuntime on the kernel host (and take it down again)."""
+"""Turn a notebook App into a loaded AppRuntime on the kernel host (and take it down again).
+
+Its `@app.job`s become the runtime's in-memory job handlers (jobqueue.handlers), and an app that uses the
+queue has the host start the project's queue, so its jobs run in this kernel with either driver.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..engine.app import AppRuntime
 from ..engine.limits import app_limits
@@ -12,13 +19,16 @@ from ..engine.router import Route, Router, compile_route
 from ..engine.scripts import ScriptLoader
 from ..engine.secrets import resolve_secrets
 from ..errors import GingeeError, ManifestError
-from .model import AppConfigError
+from ..jobqueue.handlers import register_job_handler, registered, unregister_job_handler
+from ..jobqueue.job import JOB_NAME
+from .model import AppConfigError, NotebookJob
 
 if TYPE_CHECKING:
     from .app import App
     from .host import LiveHost
 
 NOTEBOOK_PREFIX = "notebook/"
+JOB_OPTIONS = ("attempts", "backoff", "backoff_ms")
 
 
 def _router(app: App) -> tuple[Router, dict[str, object]]:
@@ -33,6 +43,54 @@ def _router(app: App) -> tuple[Router, dict[str, object]]:
     return Router(routes), handlers
 
 
+@dataclass(frozen=True)
+class JobSettings:
+    """A notebook job, checked: its function, and the attempts and backoff (seconds) it asks for."""
+
+    func: Callable[..., Any]
+    attempts: int | None
+    backoff: float | None
+
+
+def _number(options: dict[str, Any], key: str, label: str, expected: str) -> float | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise AppConfigError(label, f"/{key}", f"{expected}, not {value!r}")
+    return float(value)
+
+
+def job_settings(job: NotebookJob) -> JobSettings:
+    """`@app.job(name, attempts=3, backoff=2)` checked (backoff in seconds; app.json's `backoff_ms` is
+    accepted too); AppConfigError naming the bad option, shown in the cell."""
+    label = f"@app.job({job.name!r})"
+    if not JOB_NAME.match(job.name):
+        raise AppConfigError(label, "/name", "a job name of 1-100 letters, digits, '_' or '-'")
+    options = job.options
+    unknown = sorted(set(options) - set(JOB_OPTIONS))
+    if unknown:
+        raise AppConfigError(label, f"/{unknown[0]}", "no such option: use attempts=N and backoff=seconds")
+    attempts = options.get("attempts")
+    if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1):
+        raise AppConfigError(
+            label, "/attempts", f"an integer >= 1 (runs before the job is dead), not {attempts!r}"
+        )
+    if "backoff" in options and "backoff_ms" in options:
+        raise AppConfigError(label, "/backoff", "backoff (seconds) or backoff_ms, not both")
+    backoff = _number(options, "backoff", label, "a number of seconds >= 0 (the first retry's delay)")
+    backoff_ms = _number(options, "backoff_ms", label, "a number of milliseconds >= 0")
+    return JobSettings(job.func, attempts, backoff_ms / 1000 if backoff_ms is not None else backoff)
+
+
+def _register_jobs(runtime: AppRuntime, jobs: dict[str, JobSettings]) -> None:
+    """Make the runtime's in-memory job handlers exactly the app's jobs (re-running a cell replaces one)."""
+    for name in set(registered(runtime)) - set(jobs):
+        unregister_job_handler(runtime, name)
+    for name, job in jobs.items():
+        register_job_handler(runtime, name, job.func, attempts=job.attempts, backoff=job.backoff)
+
+
 async def install(host: LiveHost, app: App) -> AppRuntime:
     """Load or update `app` in the host's project: same runtime (and db engines) unless config changed.
 
@@ -42,6 +100,7 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
     project = host.project
     grants = frozenset(app.permissions)
     label = f"App({app.name!r})"
+    jobs = {name: job_settings(job) for name, job in app.jobs.items()}  # checked before anything changes
     try:
         roots = [project.dir / r for r in project.config["secrets"]["file_roots"]]
         config = resolve_secrets(app.config, file_roots=roots)
@@ -86,10 +145,12 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
         handlers=handlers,  # type: ignore[arg-type]
     )
     runtime.public = app.public
-    runtime.state["notebook_jobs"] = {name: job.func for name, job in app.jobs.items()}
+    _register_jobs(runtime, jobs)
     project.apps[app.name] = runtime
     project.pinned.add(app.name)
     project.errors.pop(app.name, None)
+    if "queue" in grants:
+        await host.ensure_queue()  # jobs run in this kernel, whichever driver gingee.json names
     return runtime
 
 
