@@ -6,7 +6,7 @@ import json as jsonlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
 from tornado.httputil import HTTPHeaders
@@ -30,17 +30,27 @@ from .reply import BufferTransport, Reply
 from .runtime import install, uninstall
 from .serving import ServeInfo, announce
 
+if TYPE_CHECKING:
+    from .jobs_widget import JobsView
+
 _REPRESENTATION = ("content-type", "content-encoding", "content-language")
 
 
 class JobTable(dict[str, NotebookJob]):
-    """`app.jobs`: the app's `@app.job`s by name.
+    """`app.jobs`: the app's `@app.job`s by name; called, `app.jobs()` shows them running (a widget).
 
     Deleting an entry (`del app.jobs["name"]`) takes the job off a loaded app at once."""
 
     def __init__(self, app: App) -> None:
         super().__init__()
         self._app = app
+
+    def __call__(self, limit: int = 50) -> JobsView:
+        """Live widgets: the app's recent jobs (status, attempts, progress, error), the queue counters,
+        and Retry / Discard buttons on dead jobs; refreshed while shown, until `.stop()` or `app.stop()`."""
+        from .jobs_widget import jobs_view
+
+        return jobs_view(self._app, limit)
 
     def __delitem__(self, name: str) -> None:
         super().__delitem__(name)
@@ -72,6 +82,7 @@ class App:
         self.extra_grants: set[str] = set()
         self.serving: ServeInfo | None = None
         self._lock = threading.Lock()
+        self._stop_hooks: list[Callable[[], None]] = []  # open views to stop with the app
         App.registry[name] = self
         App.latest = self
 
@@ -193,6 +204,9 @@ class App:
         """Stop serving: remove the registration and unload the app."""
         host = LiveHost._instance
         self.serving = None
+        for hook in list(self._stop_hooks):
+            hook()
+        self._stop_hooks.clear()
         if host is not None:
             host.unregister(self.name)
             host.call(uninstall(host, self.name))

@@ -63,7 +63,8 @@ def arq_queue(redis_url: str, redis_prefix: str) -> Iterator[dict[str, Any]]:
 
 
 def app_with_runner(name: str, root: Path) -> App:
-    """An app whose POST /run/:job adds that job with the JSON body as payload and returns its result."""
+    """An app whose POST /run/:job adds that job with the JSON body as payload and returns its result, and
+    POST /wait/:id waits for a known job's."""
     app = App(name, root=root / "web" / name)
 
     @app.route("/run/:job", methods=["POST"])
@@ -72,12 +73,22 @@ def app_with_runner(name: str, root: Path) -> App:
             job = await queue.add(g.request.params["job"], g.request.body)
         except queue.HandlerNotFound as exc:
             return {"refused": str(exc)}
-        try:
-            return {"result": await job.result(timeout=10)}
-        except queue.JobFailed as exc:
-            return {"dead": exc.error}
+        return await outcome(job)
+
+    @app.route("/wait/:id", methods=["POST"])
+    async def wait(g: Any) -> Any:
+        job = await queue.get(g.request.params["id"])
+        return {"unknown": True} if job is None else await outcome(job)
 
     return app
+
+
+async def outcome(job: queue.JobHandle) -> dict[str, Any]:
+    """The job's result, or why it died."""
+    try:
+        return {"result": await job.result(timeout=10)}
+    except queue.JobFailed as exc:
+        return {"dead": exc.error}
 
 
 def test_job_runs_on_the_queue_with_its_options(live_host: LiveHostFactory, tmp_path: Path) -> None:
