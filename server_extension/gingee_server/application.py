@@ -18,6 +18,7 @@ from .handlers import default_handlers
 from .host import GingeeHost
 from .policy import DEFAULT_SANDBOX, SafetyPolicy
 from .proxy import LiveProxy
+from .queue_handlers import queue_handlers
 from .socket_handler import socket_rule
 
 
@@ -70,11 +71,11 @@ class GingeeExtension(ExtensionApp):
         self.settings["gingee_host"] = self.host
 
     def initialize_handlers(self) -> None:
-        """Add the admin API, metrics, gingee.js and the apps (patterns get the base_url prefix), and the
-        apps' websockets, routed by the Upgrade header ahead of them."""
+        """Add the admin and queue APIs, metrics, gingee.js and the apps (patterns get the base_url prefix),
+        and the apps' websockets, routed by the Upgrade header ahead of them."""
         assert self.serverapp is not None
         self.serverapp.web_app.add_handlers(".*$", [socket_rule(self.host)])
-        self.handlers.extend(default_handlers)
+        self.handlers.extend([*queue_handlers, *default_handlers])
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Load the project's apps once the server's event loop runs."""

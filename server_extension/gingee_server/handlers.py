@@ -1,4 +1,5 @@
-"""The extension's handlers: the admin API, metrics, gingee.js, and (last) the apps; URL table at the end.
+"""The extension's handlers: the admin API, metrics, gingee.js, and (last) the apps; URL table at the end
+(the queue API, queue_handlers.py, is mounted ahead of it).
 
 The admin API and metrics are always behind Jupyter's auth (`@web.authenticated`, 403 JSON rather than a
 login redirect) and ask Jupyter's authorizer about resource "gingee"; POSTs honour Jupyter's XSRF rules.

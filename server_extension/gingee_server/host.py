@@ -20,6 +20,7 @@ from gingee_kernel.engine.loader import is_app_dir
 from gingee_kernel.engine.project import Project
 from gingee_kernel.engine.sizes import parse_size
 from gingee_kernel.errors import GingeeError, HttpError
+from gingee_kernel.jobqueue.service import close_service, start_project_queue
 from gingee_kernel.live import Registration
 
 from .policy import AppPolicy, SafetyPolicy
@@ -65,6 +66,7 @@ class GingeeHost:
         self.project: Project | None = None
         self.engine: Engine | None = None
         self.project_error: str | None = None
+        self.queue_error: str | None = None  # why the project's queue did not start (Redis down...)
         try:
             self.project = Project(project_dir, dev=dev)
             self.engine = Engine(self.project)
@@ -81,10 +83,15 @@ class GingeeHost:
         return self._ready
 
     async def start(self) -> None:
-        """Load every on-disk app (a broken one is reported, the others serve)."""
+        """Load every on-disk app (a broken one is reported, the others serve) and start the queue."""
         try:
             if self.project is not None:
                 await self.project.load()
+                try:  # memory: jobs run here; arq: only enqueued here, `gingee worker` runs them
+                    await start_project_queue(self.project)
+                except GingeeError as exc:
+                    self.queue_error = str(exc)
+                    log.error("gingee: the project's queue did not start: %s", exc)
                 for name in sorted(set(self.project.apps) & RESERVED):
                     log.error("gingee: app '%s' is not reachable: %s", name, _reserved(name))
         finally:
@@ -97,9 +104,10 @@ class GingeeHost:
             await self._ready_event().wait()
 
     async def stop(self) -> None:
-        """Close the apps and the proxy's connections."""
+        """Close the proxy's connections, the queue (running jobs drain) and the apps."""
         await self.proxy.close()
         if self.project is not None:
+            await close_service(self.project.shared)
             await self.project.close()
 
     def app_url(self, name: str) -> str:
