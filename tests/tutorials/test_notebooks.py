@@ -1,5 +1,5 @@
 """Every tutorial in notebooks/ runs clean from top to bottom in a real kernel (nbclient), and what the first
-one exports is served by `gingee serve` with the answers the notebook showed."""
+two export is served by `gingee serve` with the answers the notebooks showed (the second's jobs included)."""
 
 from __future__ import annotations
 
@@ -56,3 +56,47 @@ def test_first_tutorial_exports_an_app_gingee_serve_answers(tmp_path: Path, serv
     assert json.loads((tmp_path / "web/greetings/box/pmft.json").read_text())["permissions"]["mandatory"] == [
         "db"
     ]
+
+
+def outputs_by_cell(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Each code cell's plain-text outputs, by the cell's first line."""
+    return {c.source.splitlines()[0]: plain(c) for c in nb.cells if c.cell_type == "code" and c.source}
+
+
+def test_jobs_tutorial_runs_its_jobs_and_gingee_serve_runs_the_exported_ones(
+    tmp_path: Path, serve, client
+) -> None:
+    (notebook,) = [p for p in NOTEBOOKS if p.name == "02-background-jobs.ipynb"]
+    out = outputs_by_cell(execute(notebook, tmp_path))
+    placed = out['@app.route("/orders", methods=["POST"])']
+    assert "HTTP 202" in placed and '"order": "green tea"' in placed
+    receipt = out['@app.route("/jobs/:id")']
+    assert '"status": "done"' in receipt and '"sent_to": "ada@example.com"' in receipt
+    charged = out['@app.job("charge-card", attempts=3, backoff=0.5)']
+    assert '"charged": 12.5' in charged and '"attempt": 2' in charged  # queue.Retry, then done
+    dead = out['WAREHOUSE = {"open": False}']
+    assert '"status": "dead"' in dead and "RuntimeError: the warehouse is closed" in dead
+    assert '"job": "ship"' in out['app.request("GET", "/dead-jobs")']
+    assert "Jobs of Gingee app" in out["jobs = app.jobs()"]
+    retried = out["jobs.retry(shipment)  # what the Retry button does"]
+    assert '"status": "done"' in retried and '"shipped": 7' in retried
+    assert "Gingee app 'shop' is live at /gingee/shop/" in out["live = app.serve()"]
+    assert "'box/jobs/send-receipt.py'" in out['folder = app.export("web")']
+    assert '"backoff_ms": 500' in out["import json"]
+
+    assert main(["grant", str(tmp_path), "shop", "queue"]) == 0
+    server = serve(tmp_path, dev=False)
+    order = client.post(server.url("/shop/orders"), json={"item": "oolong", "email": "grace@example.com"})
+    assert order.status_code == 202
+    state = client.get(server.url(f"/shop/jobs/{order.json()['job']}?wait=1")).json()
+    assert state["status"] == "done"
+    assert state["result"] == {"sent_to": "grace@example.com", "subject": "Your order of oolong"}
+    charge = client.post(server.url("/shop/checkout"), json={"amount": 3}).json()["job"]
+    assert client.get(server.url(f"/shop/jobs/{charge}?wait=1")).json()["result"] == {
+        "charged": 3,
+        "attempt": 2,
+    }
+    shipment = client.post(server.url("/shop/ship"), json={"order": 1}).json()["job"]  # the warehouse is
+    assert client.get(server.url(f"/shop/jobs/{shipment}?wait=1")).json()["status"] == "dead"  # closed there
+    dlq = client.get(server.url("/_gingee/api/queue/shop/dlq")).json()["dead"]
+    assert [(d["id"], d["error"]) for d in dlq] == [(shipment, "RuntimeError: the warehouse is closed")]
