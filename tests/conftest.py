@@ -13,7 +13,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
 ]
 
-SERVICE_MARKERS = ("postgres", "mysql", "redis", "prometheus")
+SERVICE_MARKERS = ("postgres", "mysql", "redis", "prometheus", "browser")
 
 
 @pytest.hookimpl(hookwrapper=True)
