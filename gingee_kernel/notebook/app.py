@@ -139,7 +139,7 @@ class App:
     # -- running ----------------------------------------------------------------------------------
     def _refresh(self) -> None:
         host = LiveHost._instance
-        if host is not None and self.name in host.project.apps:
+        if host is not None and host.running and self.name in host.project.apps:
             host.call(install(host, self))
 
     def request(
@@ -207,7 +207,7 @@ class App:
         for hook in list(self._stop_hooks):
             hook()
         self._stop_hooks.clear()
-        if host is not None:
+        if host is not None and host.running:
             host.unregister(self.name)
             host.call(uninstall(host, self.name))
 

@@ -96,6 +96,7 @@ class LiveHost:
         self._http: tornado.httpserver.HTTPServer | None = None
         self._queue_lock: asyncio.Lock | None = None
         self.loop = asyncio.new_event_loop()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="gingee-live", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -104,7 +105,7 @@ class LiveHost:
     def get(cls) -> LiveHost:
         """The kernel's host, started on first use."""
         with cls._instance_lock:
-            if cls._instance is None or not cls._instance._thread.is_alive():
+            if cls._instance is None or not cls._instance.running:
                 cls._instance = cls()
             return cls._instance
 
@@ -114,6 +115,9 @@ class LiveHost:
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60) -> T:
         """Run `coro` on the host loop and wait for its result (from any other thread)."""
+        if self._stopped:
+            coro.close()
+            raise RuntimeError("the kernel's Gingee host has stopped (the kernel is shutting down)")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def listen(self) -> int:
@@ -177,6 +181,12 @@ class LiveHost:
             with contextlib.suppress(Exception):
                 self.call(self.project.close(), timeout=10)
             self.loop.call_soon_threadsafe(self.loop.stop)
+        self._stopped = True
+
+    @property
+    def running(self) -> bool:
+        """True until `close()`: the loop answers requests and `call`."""
+        return not self._stopped and self._thread.is_alive()
 
 
 def kernel_id() -> str | None:
