@@ -25,6 +25,8 @@ from http_hello import LoadResult, free_port, parse_wrk
 from jupyter_client.manager import KernelManager
 
 HERE = Path(__file__).resolve().parent
+#: Jupyter refuses to run as root without it (containers, CI).
+ALLOW_ROOT = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
 BODY = {"message": "Hello, world!"}
 KERNEL_CODE = """
 import gingee_kernel as gk
@@ -78,8 +80,10 @@ def start_jupyter(root: Path, runtime: Path, token: str) -> tuple[subprocess.Pop
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.token={token}",
         f"--ServerApp.root_dir={root}",
+        *ALLOW_ROOT,
     ]
-    proc = subprocess.Popen(argv, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (root.parent / "jupyter.log").open("wb") as log:
+        proc = subprocess.Popen(argv, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not (runtime / f"jpserver-{proc.pid}.json").is_file():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -94,7 +98,11 @@ def start_gateway(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
 
     notebook = folder / "kg.ipynb"
     cell = '# GET /hello\nimport json\nprint(json.dumps({"message": "Hello, world!"}))'
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), notebook)
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(cell)], metadata={"kernelspec": kernelspec}
+    )
+    nbformat.write(nb, notebook)
     port = free_port()
     argv = [
         sys.executable,
@@ -105,7 +113,8 @@ def start_gateway(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
         f"--KernelGatewayApp.port={port}",
         "--KernelGatewayApp.ip=127.0.0.1",
     ]
-    proc = subprocess.Popen(argv, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (folder / "gateway.log").open("wb") as log:
+        proc = subprocess.Popen(argv, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     return proc, port
 
 
