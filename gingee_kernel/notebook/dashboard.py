@@ -1,8 +1,10 @@
 """`app.dashboard()`: live ipywidgets of requests per route, latency, errors and the last requests.
 
-The engine's observer runs on the host thread and only appends to a deque; one task on the kernel's
-own loop applies the changes to the widgets a few times a second (research §5: widgets change on the
-main loop only, batched with hold_sync). The task ends when the app stops serving or the widget closes.
+The numbers are the app's Prometheus series (`metrics_read.snapshot`), the same ones `/metrics` and
+`{base_url}gingee/metrics` expose, so the dashboard and Grafana agree. The last requests come from the
+engine's observer, which runs on the host thread and only appends to a deque. One task on the kernel's
+own loop redraws the widgets a few times a second (research §5: widgets change on the main loop only,
+batched with hold_sync). The task ends when the app stops serving or the widget closes.
 """
 
 from __future__ import annotations
@@ -12,37 +14,18 @@ import collections
 import html
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine.observe import Exchange
+from ..metrics_read import AppStats, snapshot
 from .host import LiveHost
 
 if TYPE_CHECKING:
     from .app import App
 
 REFRESH_SECONDS = 0.25
+SNAPSHOT_EVERY = 4  # ticks between redraws when no request came in
 RECENT = 12
-
-
-@dataclass
-class RouteStats:
-    """Counters and recent latencies of one route."""
-
-    requests: int = 0
-    client_errors: int = 0
-    server_errors: int = 0
-    latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=500))
-
-    def add(self, exchange: Exchange) -> None:
-        self.requests += 1
-        self.client_errors += 400 <= exchange.status < 500
-        self.server_errors += exchange.status >= 500
-        self.latencies.append(exchange.duration)
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 class Collector:
@@ -71,7 +54,7 @@ class Dashboard:
         import ipywidgets as widgets
 
         self.app = app
-        self.routes: dict[str, RouteStats] = collections.defaultdict(RouteStats)
+        self.stats = snapshot(app.name)
         self.recent: collections.deque[tuple[float, Exchange]] = collections.deque(maxlen=RECENT)
         self.collector = Collector(app.name)
         self.host = LiveHost.get()
@@ -98,14 +81,15 @@ class Dashboard:
 
     async def _run(self) -> None:
         try:
+            tick = 0
             while self.app.serving is not None or self.collector.pending:
                 items = self.collector.drain()
-                if items:
-                    for stamp, exchange in items:
-                        self.routes[f"{exchange.method} {exchange.route}"].add(exchange)
-                        self.recent.append((stamp, exchange))
+                self.recent.extend(items)
+                if items or tick % SNAPSHOT_EVERY == 0:  # websocket, job and cache series move too
+                    self.stats = snapshot(self.app.name)
                     with self.widget.hold_sync():
                         self.render()
+                tick += 1
                 await asyncio.sleep(REFRESH_SECONDS)
             self.title.value = self._title(stopped=True)
         finally:
@@ -122,20 +106,21 @@ class Dashboard:
         return f"<h4 style='margin:0'>Gingee app <code>{html.escape(self.app.name)}</code>: {where}</h4>"
 
     def render(self) -> None:
-        """Redraw every widget from the current stats."""
+        """Redraw every widget from the latest snapshot and the last requests."""
         self.title.value = self._title()
         rows = (
             "".join(
-                f"<tr><td><code>{html.escape(route)}</code></td><td>{s.requests}</td><td>{s.client_errors}</td>"
-                f"<td>{s.server_errors}</td><td>{1000 * s.percentile(0.5):.1f}</td>"
-                f"<td>{1000 * s.percentile(0.99):.1f}</td></tr>"
-                for route, s in sorted(self.routes.items())
+                f"<tr><td>{method}</td><td><code>{html.escape(route)}</code></td><td>{s.requests:.0f}</td>"
+                f"<td>{s.by_class.get('4xx', 0):.0f}</td><td>{s.errors:.0f}</td>"
+                f"<td>{_ms(s.latency(0.5))}</td><td>{_ms(s.latency(0.99))}</td></tr>"
+                for (route, method), s in sorted(self.stats.routes.items())
             )
-            or "<tr><td colspan='6'>no requests yet</td></tr>"
+            or "<tr><td colspan='7'>no requests yet</td></tr>"
         )
         self.table.value = (
-            "<table class='gingee-routes'><tr><th>route</th><th>requests</th><th>4xx</th><th>5xx</th>"
-            f"<th>p50 ms</th><th>p99 ms</th></tr>{rows}</table>"
+            "<table class='gingee-routes'><tr><th>method</th><th>route</th><th>requests</th><th>4xx</th>"
+            f"<th>5xx</th><th>p50 ms</th><th>p99 ms</th></tr>{rows}</table>"
+            f"<div class='gingee-totals'>{_totals(self.stats)}</div>"
         )
         last = "".join(
             f"<tr><td>{time.strftime('%H:%M:%S', time.localtime(stamp))}</td><td>{e.method}</td>"
@@ -152,6 +137,29 @@ class Dashboard:
         from IPython.display import display
 
         display(self.widget)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{1000 * seconds:.1f}"
+
+
+def _totals(stats: AppStats) -> str:
+    """One line of the app's other series: in flight, refusals, jobs, websockets, cache."""
+    parts = [f"in flight {stats.in_flight:.0f}"]
+    events: collections.Counter[str] = collections.Counter()
+    for counts in stats.jobs.values():
+        events.update(counts)
+    for label, counts in (
+        ("limits", stats.limit_rejections),
+        ("denied", stats.permission_denials),
+        ("jobs", events),
+        ("cache", stats.cache),
+    ):
+        if counts:
+            parts.append(label + " " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items())))
+    if stats.websocket_connections or stats.websocket_messages:
+        parts.append(f"websockets {stats.websocket_connections:.0f} open")
+    return html.escape(" · ".join(parts))
 
 
 def dashboard(app: App) -> Any:

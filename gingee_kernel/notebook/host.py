@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import hmac
 import os
+import re
 import secrets
 import threading
 from collections.abc import Coroutine
@@ -31,6 +32,9 @@ from ..engine.dispatch import Engine
 from ..engine.project import Project, load_server_config
 from ..engine.tornado_handler import GingeeHandler
 from ..jobqueue.service import SHARED_KEY, QueueService, close_service, start_project_queue
+from ..metrics_export import exposition
+from ..metrics_hook import install as install_metrics
+from ..metrics_merge import KERNEL_METRICS_PATH
 from ..modules.ws.tornado_host import UpgradeMatcher, WebSocketHandler
 
 T = TypeVar("T")
@@ -79,6 +83,23 @@ class _SecretSocketHandler(WebSocketHandler):
         await super().get(*args, **kwargs)
 
 
+class _MetricsHandler(tornado.web.RequestHandler):
+    """This kernel's Gingee metrics, for the Jupyter server's `{base_url}gingee/metrics` (secret only)."""
+
+    def initialize(self, secret: str = "") -> None:
+        self.secret = secret
+
+    async def get(self) -> None:
+        if not _has_secret(self.request, self.secret):
+            self.set_status(403)
+            self.set_header("Content-Type", "application/json")
+            self.finish(_REFUSED)
+            return
+        body, content_type = await exposition()
+        self.set_header("Content-Type", content_type)
+        self.finish(body)
+
+
 class LiveHost:
     """One per kernel process: a Project of notebook apps, its Engine, and an optional HTTP port."""
 
@@ -90,6 +111,7 @@ class LiveHost:
         config = load_server_config(self.dir) if (self.dir / "gingee.json").is_file() else server_config()
         self.project = Project(self.dir, dev=True, config=config)
         self.engine = Engine(self.project)
+        install_metrics(self.engine)  # the dashboard reads the same series as /metrics
         self.secret = secrets.token_urlsafe(32)
         self.port: int | None = None
         self.registrations: dict[str, live.Registration] = {}
@@ -131,6 +153,7 @@ class LiveHost:
         app = tornado.web.Application(
             [
                 tornado.routing.Rule(UpgradeMatcher(), _SecretSocketHandler, handler_args),
+                (re.escape(KERNEL_METRICS_PATH), _MetricsHandler, {"secret": self.secret}),
                 (r"/.*", _SecretHandler, handler_args),
             ],
             log_function=lambda handler: None,

@@ -7,20 +7,28 @@ login redirect) and ask Jupyter's authorizer about resource "gingee"; POSTs hono
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from prometheus_client.exposition import choose_encoder
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 import gingee_kernel
 from gingee_kernel.errors import HttpError
-from gingee_kernel.metrics_export import exposition
+from gingee_kernel.live import SECRET_HEADER, Registration
+from gingee_kernel.metrics_export import SCRAPE
+from gingee_kernel.metrics_merge import KERNEL_METRICS_PATH, Merged
 
 from .app_handler import AUTH_RESOURCE, AppHandler
 from .host import GingeeHost
+
+log = logging.getLogger("gingee.jupyter")
 
 STATIC_DIR = Path(gingee_kernel.__file__).parent / "static"
 
@@ -84,9 +92,27 @@ class MetricsHandler(GingeeAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        body, content_type = await exposition(self.request.headers.get("Accept"))
+        kernels = {(r.port, r.secret): r for r in self.host.live.all().values()}
+        texts = await asyncio.gather(*(kernel_metrics(r) for r in kernels.values()))
+        await SCRAPE.refresh()
+        encoder, content_type = choose_encoder(self.request.headers.get("Accept") or "")
+        body = encoder(Merged(SCRAPE.collect(), [text for text in texts if text]))
         self.set_header("Cache-Control", "no-store")
         self.finish(body, set_content_type=content_type)
+
+
+async def kernel_metrics(registration: Registration) -> str | None:
+    """The Gingee series of a live app's kernel (its secret port), or None if it does not answer."""
+    url = f"http://127.0.0.1:{registration.port}{KERNEL_METRICS_PATH}"
+    request = HTTPRequest(
+        url, headers={SECRET_HEADER: registration.secret}, connect_timeout=1.0, request_timeout=3.0
+    )
+    try:
+        reply = await AsyncHTTPClient().fetch(request)
+    except Exception as exc:  # a busy or gone kernel must not break the scrape
+        log.info("gingee: no metrics from the kernel of app '%s' (%s)", registration.app, exc)
+        return None
+    return reply.body.decode("utf-8", "replace")
 
 
 class StaticHandler(web.StaticFileHandler):

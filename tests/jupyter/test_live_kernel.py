@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
+from prometheus_client.parser import text_string_to_metric_families
 
 pytest.importorskip("gingee_server")
 
@@ -88,6 +89,18 @@ def test_live_app_through_jupyter(session):
         assert http.get(server.url("gingee/shadow/who"), headers=server.auth).json() == {"from": "kernel"}
         apps = {a["name"]: a for a in http.get(server.url("gingee/api/apps"), headers=server.auth).json()}
         assert apps["shadow"]["source"] == "live" and apps["shadow"]["shadows_disk"] is True
+
+        # The kernel's series reach Jupyter's /gingee/metrics, parsed by prometheus-client's own parser.
+        scrape = http.get(server.url("gingee/metrics"), headers=server.auth)
+        assert scrape.status_code == 200
+        requests = {
+            (s.labels["app"], s.labels["route"], s.labels["status_class"]): s.value
+            for family in text_string_to_metric_families(scrape.text)
+            for s in family.samples
+            if s.name == "gingee_http_requests_total"
+        }
+        assert requests[("livetest", "/hello", "2xx")] >= 1
+        assert requests[("shadow", "/who", "2xx")] >= 1
 
         # Re-running a cell replaces its route.
         run(client, nb, "@app.route('/hello')\nasync def hello(g):\n    return {'v': 2}")
