@@ -51,6 +51,12 @@ def _has_secret(request: tornado.httputil.HTTPServerRequest, secret: str) -> boo
     return hmac.compare_digest(given.encode(), secret.encode())
 
 
+def _refuse(handler: tornado.web.RequestHandler) -> None:
+    handler.set_status(403)
+    handler.set_header("Content-Type", "application/json")
+    handler.finish(_REFUSED)
+
+
 class _SecretHandler(GingeeHandler):
     """Answers only requests that carry the host's secret (sent by the Jupyter server extension)."""
 
@@ -60,9 +66,7 @@ class _SecretHandler(GingeeHandler):
 
     async def prepare(self) -> None:
         if not _has_secret(self.request, self.secret):
-            self.set_status(403)
-            self.set_header("Content-Type", "application/json")
-            self.finish(_REFUSED)
+            _refuse(self)
             return
         await super().prepare()
 
@@ -76,9 +80,7 @@ class _SecretSocketHandler(WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not _has_secret(self.request, self.secret):
-            self.set_status(403)
-            self.set_header("Content-Type", "application/json")
-            self.finish(_REFUSED)
+            _refuse(self)
             return
         await super().get(*args, **kwargs)
 
@@ -91,9 +93,7 @@ class _MetricsHandler(tornado.web.RequestHandler):
 
     async def get(self) -> None:
         if not _has_secret(self.request, self.secret):
-            self.set_status(403)
-            self.set_header("Content-Type", "application/json")
-            self.finish(_REFUSED)
+            _refuse(self)
             return
         body, content_type = await exposition()
         self.set_header("Content-Type", content_type)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,6 @@ from tests.fixtures.servers import write_files
 from tests.jobqueue.workers import spawn_worker  # noqa: F401  (a fixture)
 
 StartProject = Callable[..., Awaitable[Project]]
-
-
-@pytest.fixture
-def arq_keys(redis_url: str, redis_prefix: str) -> Iterator[str]:
-    """`redis_prefix`, plus cleanup of arq's own keys for job ids under it (`arq:job:<prefix>...`)."""
-    import redis
-
-    yield redis_prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"arq:*:{redis_prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["memory", pytest.param("arq", marks=pytest.mark.redis)])

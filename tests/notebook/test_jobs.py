@@ -47,19 +47,10 @@ def live_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveH
 
 
 @pytest.fixture
-def arq_queue(redis_url: str, redis_prefix: str) -> Iterator[dict[str, Any]]:
-    """gingee.json `queue` for arq on the test Redis under a prefix of this test's; arq's own keys for
-    those job ids (`arq:<kind>:<prefix>...`) are deleted afterwards too."""
-    import redis
-
-    yield {"driver": "arq", "prefix": redis_prefix, "redis": {"url": redis_url}, "poll_delay_ms": 5}
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"arq:*:{redis_prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+def arq_queue(redis_url: str, arq_keys: str) -> dict[str, Any]:
+    """gingee.json `queue` for arq on the test Redis under a prefix of this test's (its keys and arq's
+    own keys for those job ids are deleted afterwards)."""
+    return {"driver": "arq", "prefix": arq_keys, "redis": {"url": redis_url}, "poll_delay_ms": 5}
 
 
 def app_with_runner(name: str, root: Path) -> App:

@@ -132,10 +132,10 @@ def test_anonymous_requests_are_refused(server: JupyterServer) -> None:
 def test_arq_project_only_enqueues_and_gingee_worker_runs_the_jobs(
     tmp_path_factory: pytest.TempPathFactory,
     redis_url: str,
-    redis_prefix: str,
+    arq_keys: str,
     spawn_worker: Any,
 ) -> None:
-    gingee = {"queue": {"driver": "arq", "prefix": redis_prefix, "redis": {"url": redis_url},
+    gingee = {"queue": {"driver": "arq", "prefix": arq_keys, "redis": {"url": redis_url},
                         "poll_delay_ms": 5}}  # fmt: skip
     jupyter = start_server(tmp_path_factory, shop(gingee))
     try:
@@ -154,16 +154,4 @@ def test_arq_project_only_enqueues_and_gingee_worker_runs_the_jobs(
             worker.stop()
     finally:
         jupyter.stop()
-        _delete_arq_keys(redis_url, redis_prefix)
 
-
-def _delete_arq_keys(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"arq:*:{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
