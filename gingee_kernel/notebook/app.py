@@ -27,7 +27,7 @@ from .model import (
     with_module_config,
 )
 from .reply import BufferTransport, Reply
-from .runtime import install, uninstall
+from .runtime import install, job_settings, uninstall
 from .serving import ServeInfo, announce
 
 if TYPE_CHECKING:
@@ -111,8 +111,9 @@ class App:
         """Decorator: handle queue jobs called `name` (default: the function name)."""
 
         def register(func: Handler) -> Handler:
-            job_name = name or func.__name__
-            self.jobs[job_name] = NotebookJob(job_name, func, dict(options))
+            job = NotebookJob(name or func.__name__, func, dict(options))
+            job_settings(job)  # a bad name or option fails in the defining cell
+            self.jobs[job.name] = job
             self._refresh()
             return func
 
