@@ -22,7 +22,7 @@ import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import httpcore
@@ -50,6 +50,8 @@ IPNetwork = IPv4Network | IPv6Network
 
 MODES = ("protected", "allowlist", "off")
 
+_Net = TypeVar("_Net", IPv4Network, IPv6Network)
+
 #: Host names of cloud / cluster metadata services, blocked by name in protected and allowlist modes.
 METADATA_HOSTS = frozenset(
     {
@@ -76,9 +78,23 @@ _METADATA_IPS = frozenset(
     )
 )
 
-_V4_RANGES: tuple[tuple[IPv4Network, str, str], ...] = tuple(
-    (IPv4Network(net), code, what)
-    for net, code, what in (
+
+def _ranges(network: type[_Net], rows: Iterable[tuple[str, str, str]]) -> tuple[tuple[_Net, str, str], ...]:
+    """(network, code, description) rows parsed from (CIDR, code, description) rows."""
+    return tuple((network(net), code, what) for net, code, what in rows)
+
+
+def _in_ranges(ip: IPAddress, ranges: Iterable[tuple[IPNetwork, str, str]]) -> tuple[str, str] | None:
+    """(code, "<ip> is <description>") for the first range holding `ip`, else None."""
+    for net, code, what in ranges:
+        if ip in net:
+            return code, f"{ip} is {what}"
+    return None
+
+
+_V4_RANGES = _ranges(
+    IPv4Network,
+    (
         ("0.0.0.0/8", "BLOCKED_UNSPECIFIED", "an unspecified ('this network') address"),
         ("127.0.0.0/8", "BLOCKED_LOOPBACK", "a loopback address"),
         ("10.0.0.0/8", "BLOCKED_PRIVATE", "a private (RFC 1918) address"),
@@ -94,12 +110,12 @@ _V4_RANGES: tuple[tuple[IPv4Network, str, str], ...] = tuple(
         ("203.0.113.0/24", "BLOCKED_RESERVED", "a documentation address"),
         ("198.18.0.0/15", "BLOCKED_RESERVED", "a benchmarking address"),
         ("192.88.99.0/24", "BLOCKED_RESERVED", "a deprecated 6to4 relay address"),
-    )
+    ),
 )
 
-_V6_RANGES: tuple[tuple[IPv6Network, str, str], ...] = tuple(
-    (IPv6Network(net), code, what)
-    for net, code, what in (
+_V6_RANGES = _ranges(
+    IPv6Network,
+    (
         ("::/128", "BLOCKED_UNSPECIFIED", "the unspecified address"),
         ("::1/128", "BLOCKED_LOOPBACK", "the loopback address"),
         ("fc00::/7", "BLOCKED_PRIVATE", "a unique-local (private) address"),
@@ -110,7 +126,7 @@ _V6_RANGES: tuple[tuple[IPv6Network, str, str], ...] = tuple(
         ("2001::/23", "BLOCKED_RESERVED", "an IETF protocol-assignment address"),
         ("2001:db8::/32", "BLOCKED_RESERVED", "a documentation address"),
         ("3fff::/20", "BLOCKED_RESERVED", "a documentation address"),
-    )
+    ),
 )
 _V6_GLOBAL_UNICAST = IPv6Network("2000::/3")
 _V6_SIIT = IPv6Network("::ffff:0:0:0/96")
@@ -244,20 +260,17 @@ def blocked_reason(ip: IPAddress) -> tuple[str, str] | None:
     if ip in _METADATA_IPS:
         return "BLOCKED_METADATA", f"{ip} is a cloud metadata service address"
     if isinstance(ip, IPv4Address):
-        for net, code, what in _V4_RANGES:
-            if ip in net:
-                return code, f"{ip} is {what}"
-        return None
-    for net, code, what in _V6_RANGES[:2]:
-        if ip in net:
-            return code, f"{ip} is {what}"
+        return _in_ranges(ip, _V4_RANGES)
+    reason = _in_ranges(ip, _V6_RANGES[:2])  # unspecified and loopback: judged before any embedded IPv4
+    if reason is not None:
+        return reason
     embedded = _embedded_ipv4(ip)
     if embedded is not None:
         reason = blocked_reason(embedded)
         return (reason[0], f"{ip} embeds {reason[1]}") if reason else None
-    for net, code, what in _V6_RANGES[2:]:
-        if ip in net:
-            return code, f"{ip} is {what}"
+    reason = _in_ranges(ip, _V6_RANGES[2:])
+    if reason is not None:
+        return reason
     if ip not in _V6_GLOBAL_UNICAST:
         return "BLOCKED_RESERVED", f"{ip} is not a global unicast address"
     return None
