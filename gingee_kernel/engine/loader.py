@@ -78,18 +78,18 @@ def _with_script(route: Route, script: str) -> Route:
 
 def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]:
     """Resolve box-relative script names (startup_scripts, default_include); each must exist."""
-    paths: list[Path] = []
-    for index, name in enumerate(names):
-        try:
-            path = box_script(box, name)
-        except HttpError:
-            raise ManifestError(label, f"/{key}/{index}", "a script path inside box/") from None
-        if not path.is_file():
-            raise ManifestError(
-                label, f"/{key}/{index}", f"an existing script, but box/{name} does not exist"
-            )
-        paths.append(path)
-    return paths
+    return [_existing_script(box, name, label, f"/{key}/{index}") for index, name in enumerate(names)]
+
+
+def _existing_script(box: Path, name: str, label: str, pointer: str) -> Path:
+    """The box script `name`; a ManifestError at `pointer` if it is outside box/ or does not exist."""
+    try:
+        path = box_script(box, name)
+    except HttpError:
+        raise ManifestError(label, pointer, "a script path inside box/") from None
+    if not path.is_file():
+        raise ManifestError(label, pointer, f"an existing script, but box/{name} does not exist")
+    return path
 
 
 def background_scripts(box: Path, config: dict[str, Any]) -> set[Path]:
@@ -113,15 +113,7 @@ def websocket_scripts(box: Path, config: dict[str, Any], label: str) -> set[Path
         name = section.get(key)
         if not name:
             continue
-        try:
-            path = box_script(box, name)
-        except HttpError:
-            raise ManifestError(label, f"/websockets/{key}", "a script path inside box/") from None
-        if not path.is_file():
-            raise ManifestError(
-                label, f"/websockets/{key}", f"an existing script, but box/{name} does not exist"
-            )
-        paths.add(path)
+        paths.add(_existing_script(box, name, label, f"/websockets/{key}"))
     return paths
 
 
