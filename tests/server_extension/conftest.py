@@ -48,6 +48,23 @@ def start_server(
     return start_jupyter(root, home, extra_args=extra_args)
 
 
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
+    """Jupyter serving the test module's `FILES`, started once per module (a module may override this)."""
+    running = start_server(tmp_path_factory, request.module.FILES)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """A client without credentials that never follows redirects; its timeout turns a hang into a failure."""
+    with httpx.Client(timeout=10, follow_redirects=False) as client:
+        yield client
+
+
 @contextmanager
 def login(server: JupyterServer) -> Iterator[httpx.Client]:
     """A client logged in the way a browser is: Jupyter's login form, then the login and _xsrf cookies."""

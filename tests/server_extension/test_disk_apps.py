@@ -3,13 +3,9 @@ serve`, Jupyter's auth and XSRF, public apps, the sandbox policy, the admin API,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
-from tests.fixtures.jupyter import JupyterServer
-from tests.server_extension.conftest import ECHO, login, start_server
+from tests.server_extension.conftest import ECHO, login
 
 SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 HTML = "<!doctype html><title>t</title><h1>hello</h1>"
@@ -52,19 +48,6 @@ CONTRACT = [
     ("GET", "/private/data.json"),
     ("GET", "/broken/x"),  # 503: failed to load
 ]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    running = start_server(tmp_path_factory, FILES)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10, follow_redirects=False) as client:
-        yield client
 
 
 def sandboxes(reply: httpx.Response) -> bool:

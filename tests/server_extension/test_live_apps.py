@@ -14,7 +14,7 @@ import pytest
 
 from gingee_kernel import live
 from tests.fixtures.jupyter import JupyterServer
-from tests.server_extension.conftest import FakeKernel, start_server
+from tests.server_extension.conftest import FakeKernel
 
 FILES = {
     "gingee.json": {"max_body_size": "1kb"},
@@ -22,20 +22,6 @@ FILES = {
     "web/shadow/box/who.py": "async def handle(g):\n    g.response.send({'from': 'disk'})\n",
 }
 SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    running = start_server(tmp_path_factory, FILES)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    # A client timeout turns a hang into a failure.
-    with httpx.Client(timeout=10, follow_redirects=False) as client:
-        yield client
 
 
 @pytest.fixture

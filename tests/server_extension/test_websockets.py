@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from gingee_kernel import live
 from tests.fixtures.jupyter import JupyterServer
-from tests.server_extension.conftest import FakeKernel, start_server
+from tests.server_extension.conftest import FakeKernel
 
 HANDLER = """
 async def handle(socket, ctx):
@@ -37,13 +37,6 @@ FILES = {
     "web/lobby/box/ws.py": HANDLER,
 }
 TIMEOUT = 10
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    running = start_server(tmp_path_factory, FILES)
-    yield running
-    running.stop()
 
 
 @pytest.fixture
