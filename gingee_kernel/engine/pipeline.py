@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 from ..errors import HttpError
@@ -23,6 +24,16 @@ from .scripts import ScriptLoader
 from .static import not_found, serve_static
 
 Handler = Callable[[G], Any]
+
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
+def is_coroutine_function(func: Any) -> bool:
+    """`inspect.iscoroutinefunction(func)`, answered at once for a plain `async def` function (a script's
+    usual `handle`) from its code flags."""
+    if type(func) is FunctionType and func.__code__.co_flags & _CO_COROUTINE:
+        return True
+    return inspect.iscoroutinefunction(func)
 
 
 class Target:
@@ -150,7 +161,7 @@ class AppPipeline:
 
     async def call(self, func: Handler, g: G) -> Any:
         """Await an async handler, or run a sync one in the bounded script thread pool."""
-        if inspect.iscoroutinefunction(func):
+        if is_coroutine_function(func):
             return await func(g)
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self.executor, contextvars.copy_context().run, func, g)

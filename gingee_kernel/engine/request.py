@@ -69,11 +69,15 @@ class Request:
         self.raw_body = raw_body
         self.remote_ip = remote_ip
         self.params: dict[str, str] = params or {}
-        self.query_all = parse_qs(query_string, keep_blank_values=True) if query_string else {}
-        self.query = {k: v[-1] for k, v in self.query_all.items()}
+        if query_string:
+            self.query_all = parse_qs(query_string, keep_blank_values=True)
+            self.query = {k: v[-1] for k, v in self.query_all.items()}
+        else:
+            self.query_all = {}
+            self.query = {}
         self._cookies: dict[str, str] | None = None
         self.files: dict[str, UploadedFile] = {}
-        self.body: Any = self._parse_body()
+        self.body: Any = self._parse_body() if raw_body else None
 
     @property
     def cookies(self) -> dict[str, str]:

@@ -24,13 +24,22 @@ class Transport(Protocol):
         """End the response."""
 
 
+#: `json.dumps(value, default=str)`, without building a new encoder per call (json.dumps does, whenever an
+#: argument such as `default` is given). Encoding is reentrant and thread-safe: the C encoder's state
+#: lives in each `encode` call.
+_json = json.JSONEncoder(default=str).encode
+
+
 def encode_body(data: Any, content_type: str | None) -> tuple[bytes, str]:
     """Bytes and content type for `data`: dict/list/number/bool/None as JSON, str as text, bytes as-is."""
+    kind = type(data)
+    if kind is dict or kind is list:
+        return _json(data).encode("utf-8"), content_type or "application/json"
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data), content_type or "application/octet-stream"
     if isinstance(data, str):
         return data.encode("utf-8"), content_type or "text/plain; charset=utf-8"
-    return json.dumps(data, default=str).encode("utf-8"), content_type or "application/json"
+    return _json(data).encode("utf-8"), content_type or "application/json"
 
 
 class Response:
@@ -117,8 +126,14 @@ class Response:
         """Every header to send, Set-Cookie lines included."""
         lines = list(self.headers.items())
         if self._cookies:
-            lines.extend(("Set-Cookie", m.OutputString()) for m in self._cookies.values())
+            lines.extend(self.cookie_lines())
         return lines
+
+    def cookie_lines(self) -> list[tuple[str, str]]:
+        """The Set-Cookie header lines of the cookies set or deleted (empty if none)."""
+        if not self._cookies:
+            return []
+        return [("Set-Cookie", m.OutputString()) for m in self._cookies.values()]
 
     async def stream(self, status: int = 200, content_type: str = "text/event-stream; charset=utf-8") -> None:
         """Start a streamed reply (server-sent events by default); then `write`/`write_sse`, `end`."""
@@ -142,7 +157,7 @@ class Response:
 
     async def write_sse(self, data: Any, *, event: str | None = None, id: str | None = None) -> None:
         """Write one server-sent event; `data` that is not a str is sent as JSON."""
-        text = data if isinstance(data, str) else json.dumps(data, default=str)
+        text = data if isinstance(data, str) else _json(data)
         lines = [f"event: {event}"] if event else []
         if id is not None:
             lines.append(f"id: {id}")
