@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.web
 
 from .engine.dispatch import Engine
 from .engine.project import Project
-from .engine.tornado_handler import GingeeHandler
+from .engine.tornado_handler import GingeeHandler, bodyless_handler
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
 from .metrics_http import setup as setup_metrics
@@ -37,12 +38,28 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
         log.log(level, "%d %s %s %.1fms", status, request.method, request.uri, 1000 * request.request_time())
 
 
+class _Application(tornado.web.Application):
+    """A Tornado Application that hands requests announcing no body to `BodylessGingeeHandler`."""
+
+    def get_handler_delegate(
+        self,
+        request: tornado.httputil.HTTPServerRequest,
+        target_class: type[tornado.web.RequestHandler],
+        target_kwargs: dict[str, Any] | None = None,
+        path_args: list[bytes] | None = None,
+        path_kwargs: dict[str, bytes] | None = None,
+    ) -> tornado.web._HandlerDelegate:
+        return super().get_handler_delegate(
+            request, bodyless_handler(target_class, request), target_kwargs, path_args, path_kwargs
+        )
+
+
 def make_application(
     engine: Engine, extra_handlers: list[Any] | None = None, **settings: Any
 ) -> tornado.web.Application:
     """The Tornado application serving every app of the engine's project; `extra_handlers` (e.g. /metrics,
     websockets) are matched before the apps."""
-    return tornado.web.Application(
+    return _Application(
         [*(extra_handlers or []), (r"/.*", GingeeHandler, {"engine": engine})],
         log_function=_log_request,
         compress_response=False,

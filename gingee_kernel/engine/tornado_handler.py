@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 from tornado.iostream import StreamClosedError
 
 from ..errors import HttpError
 from .dispatch import Engine, Incoming, error_response
 from .observe import Exchange
+from .response import Response
 
 
 class _TornadoTransport:
@@ -38,12 +40,51 @@ class _TornadoTransport:
 
 
 def _apply_headers(handler: tornado.web.RequestHandler, headers: list[tuple[str, str]]) -> None:
-    handler.clear_header("Content-Type")
+    """Replace the handler's headers with `headers` (Tornado's default Content-Type is dropped unless
+    `headers` sets one); Set-Cookie lines are added, every other header set."""
+    if not any(name == "Content-Type" for name, _ in headers):
+        handler.clear_header("Content-Type")
     for name, value in headers:
         if name.lower() == "set-cookie":
             handler.add_header(name, value)
         else:
-            handler.set_header(name, value)
+            _set_header(handler, name, value)
+
+
+#: (name, value) pairs that Tornado's header check has accepted already: the engine's constant headers
+#: and the common content types. Bounded, so values that vary (Location, ETag) cannot grow it for ever.
+_CHECKED: set[tuple[str, str]] = set()
+_CHECKED_MAX = 512
+
+
+def _set_header(handler: tornado.web.RequestHandler, name: str, value: str) -> None:
+    """`handler.set_header(name, value)`, without repeating Tornado's validation of a str value it has
+    already accepted (a value that is refused raises as before and is never remembered)."""
+    if type(value) is not str:
+        handler.set_header(name, value)
+        return
+    pair = (name, value)
+    if pair in _CHECKED:
+        handler._headers[name] = value
+        return
+    handler.set_header(name, value)
+    if len(_CHECKED) < _CHECKED_MAX:
+        _CHECKED.add(pair)
+
+
+def _write_headers(handler: tornado.web.RequestHandler, response: Response) -> None:
+    """The response's headers and cookies onto the handler (what `_apply_headers(handler,
+    response.header_lines())` does, without building the list)."""
+    headers = response.headers
+    if "Content-Type" not in headers:
+        handler.clear_header("Content-Type")
+    for name, value in headers.items():
+        if name.lower() == "set-cookie":
+            handler.add_header(name, value)
+        else:
+            _set_header(handler, name, value)
+    for name, value in response.cookie_lines():
+        handler.add_header(name, value)
 
 
 @tornado.web.stream_request_body
@@ -105,16 +146,17 @@ class GingeeHandler(tornado.web.RequestHandler):
         if self._refused or self._finished:
             return
         request = self.request
+        chunks = self._chunks
         incoming = Incoming(
-            method=request.method or "GET",
-            path=self.app_path(),
-            query=request.query,
-            url=request.full_url(),
-            headers=request.headers,
-            body=b"".join(self._chunks),
-            remote_ip=request.remote_ip or "",
+            request.method or "GET",
+            self.app_path(),
+            request.query,
+            request.full_url(),
+            request.headers,
+            (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else b"",
+            request.remote_ip or "",
         )
-        self._chunks.clear()
+        chunks.clear()
         response = await self.engine.dispatch(incoming, _TornadoTransport(self))
         if response.streaming:
             await response.end()
@@ -123,17 +165,53 @@ class GingeeHandler(tornado.web.RequestHandler):
 
     def _write_response(self, response: Any, close: bool = False) -> None:
         self.set_status(response.status)
-        _apply_headers(self, response.header_lines())
+        if isinstance(response, Response):
+            _write_headers(self, response)
+        else:
+            _apply_headers(self, response.header_lines())
         if close:
             # Tornado closes the connection itself when we answer before the body was read.
             self.set_header("Connection", "close")
-        if response.body and self.request.method != "HEAD":
-            self.write(response.body)
-        elif response.body and self.request.method == "HEAD":
-            self.set_header("Content-Length", str(len(response.body)))
+        body = response.body
+        if body:
+            if self.request.method != "HEAD":
+                self.write(body)
+            else:
+                self.set_header("Content-Length", str(len(body)))
         self.finish()
 
     get = post = put = patch = delete = head = options = _serve  # type: ignore[assignment]
 
     def compute_etag(self) -> None:
         return None
+
+
+class BodylessGingeeHandler(GingeeHandler):
+    """`GingeeHandler` for a request whose headers announce no body (no Content-Length, Transfer-Encoding
+    or Content-Type): Tornado need not stream a body that cannot come, so the handler runs once the
+    headers are read, without the streaming hand-offs, and there is no body limit to apply.
+    `bodyless_handler` picks it; it answers exactly as GingeeHandler would."""
+
+    _stream_request_body = False
+
+    def prepare(self) -> None:  # type: ignore[override]
+        # Nothing to limit; a plain method, so Tornado has no coroutine to await.
+        return None
+
+
+def announces_no_body(request: tornado.httputil.HTTPServerRequest) -> bool:
+    """True if the request's headers say it has no body at all (so Tornado reads none)."""
+    headers = request.headers
+    return "Content-Length" not in headers and "Transfer-Encoding" not in headers and (
+        "Content-Type" not in headers
+    )
+
+
+def bodyless_handler(
+    handler_class: type[tornado.web.RequestHandler], request: tornado.httputil.HTTPServerRequest
+) -> type[tornado.web.RequestHandler]:
+    """`BodylessGingeeHandler` for a request to `GingeeHandler` that announces no body, else
+    `handler_class` (a host's `Application.get_handler_delegate` calls it)."""
+    if handler_class is GingeeHandler and announces_no_body(request):
+        return BodylessGingeeHandler
+    return handler_class
