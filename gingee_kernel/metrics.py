@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import weakref
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -112,7 +114,6 @@ BUILD_INFO = ("gingee_build_info", "Gingee version (always 1).")
 HTTP_IN_FLIGHT = ("gingee_http_requests_in_flight", "Script requests being answered now, by app.")
 QUEUE_DEPTH = ("gingee_queue_depth", "Jobs waiting to run, by app.")
 
-_http_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
 _job_children: dict[tuple[str, ...], Any] = {}  # label children of JOBS and JOB_DURATION, looked up once
 
 
@@ -121,20 +122,63 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-def record_http_request(app: str, route: str, method: str, status: int, seconds: float) -> None:
-    """Count one answered request and observe its duration (`route` is a pattern, never a raw URL)."""
-    if method not in METHODS:
-        method = "other"
+#: What recording one request into one series takes: the request counter's increment, the duration
+#: histogram's sum increment, its bucket increments and their upper bounds; or, where prometheus-client's
+#: internals are not as expected, the children's public `inc` and `observe` and two Nones.
+HttpSeries = tuple[Callable[..., None], Callable[..., None], "tuple[Callable[..., None], ...] | None", Any]
+
+#: Label children of HTTP_REQUESTS and HTTP_DURATION, by (app, route, method, status // 100): `.labels()`
+#: runs once per series, not once per request.
+_http_series: dict[tuple[str, str, str, int], HttpSeries] = {}
+
+
+def _series(counter: Any, histogram: Any) -> HttpSeries:
+    """The recorders of one counter child and one histogram child.
+
+    `Counter.inc(1)` and `Histogram.observe(s)` spend most of their time on checks that cannot fail for a
+    label child (is it observable, is the amount negative, is there an exemplar) and on a Python loop over
+    the buckets. Their values (`_value`, `_sum`, `_buckets`: the same objects the scrape and the
+    multiprocess files read) are incremented directly instead, the bucket found by bisection, which is
+    what `observe` does (the first bucket whose upper bound is >= the amount). If a prometheus-client
+    version lays its children out differently, the public methods are used.
+    """
+    try:
+        count = counter._value.inc
+        total = histogram._sum.inc
+        buckets = tuple(bucket.inc for bucket in histogram._buckets)
+        bounds = tuple(float(bound) for bound in histogram._upper_bounds)
+    except (AttributeError, TypeError, ValueError):
+        return counter.inc, histogram.observe, None, None
+    if len(buckets) != len(bounds) or not bounds or bounds[-1] != math.inf:
+        return counter.inc, histogram.observe, None, None
+    return count, total, buckets, bounds
+
+
+def http_series(app: str, route: str, method: str, status: int) -> HttpSeries:
+    """The recorders of the series of one request (`record_http_request` uses them)."""
     key = (app, route, method, status // 100)
-    children = _http_children.get(key)
-    if children is None:
-        children = (
+    series = _http_series.get(key)
+    if series is None:
+        if method not in METHODS:  # not cached under the raw method: any string may arrive here
+            method = "other"
+            key = (app, route, method, status // 100)
+            series = _http_series.get(key)
+            if series is not None:
+                return series
+        series = _http_series[key] = _series(
             HTTP_REQUESTS.labels(app, route, method, status_class(status)),
             HTTP_DURATION.labels(app, route, method),
         )
-        _http_children[key] = children
-    children[0].inc()
-    children[1].observe(seconds)
+    return series
+
+
+def record_http_request(app: str, route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and observe its duration (`route` is a pattern, never a raw URL)."""
+    count, total, buckets, bounds = http_series(app, route, method, status)
+    count(1)
+    total(seconds)  # with buckets None, this is the histogram child's public observe()
+    if buckets is not None:
+        buckets[bisect_left(bounds, seconds)](1)
 
 
 def record_limit_rejection(app: str, limit: str) -> None:
