@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -228,29 +228,36 @@ async def test_apps_cannot_see_each_others_databases(make_app: MakeApp) -> None:
     await second.close()
 
 
-async def test_permission_denied_without_grant(make_app: MakeApp) -> None:
+async def _empty_transaction() -> None:
+    async with db.transaction("main"):
+        pass
+
+
+DbCall = Callable[[], Awaitable[object]]
+
+#: Every way a script reaches a database "main", for the checks that refuse them all.
+DB_CALLS: dict[str, DbCall] = {
+    "query": lambda: db.query("main", "SELECT 1"),
+    "query.one": lambda: db.query.one("main", "SELECT 1"),
+    "query.many": lambda: db.query.many("main", "SELECT 1"),
+    "execute": lambda: db.execute("main", "SELECT 1"),
+    "transaction": _empty_transaction,
+}
+each_db_call = pytest.mark.parametrize("call", list(DB_CALLS.values()), ids=list(DB_CALLS))
+
+
+@each_db_call
+async def test_permission_denied_without_grant(make_app: MakeApp, call: DbCall) -> None:
     app = make_app("nogrant", config={"db": [{"name": "main"}]})
-    with app_context(app):
-        with pytest.raises(PermissionDenied):
-            await db.query("main", "SELECT 1")
-        with pytest.raises(PermissionDenied):
-            await db.execute("main", "SELECT 1")
-        with pytest.raises(PermissionDenied):
-            await db.query.one("main", "SELECT 1")
-        with pytest.raises(PermissionDenied):
-            async with db.transaction("main"):
-                pass
+    with app_context(app), pytest.raises(PermissionDenied):
+        await call()
     assert not (app.box / "data").exists()
 
 
-async def test_no_app_context() -> None:
+@each_db_call
+async def test_no_app_context(call: DbCall) -> None:
     with pytest.raises(NoAppContext):
-        await db.query("main", "SELECT 1")
-    with pytest.raises(NoAppContext):
-        await db.query.many("main", "SELECT 1")
-    with pytest.raises(NoAppContext):
-        async with db.transaction("main"):
-            pass
+        await call()
 
 
 async def test_engines_disposed_on_close(app: AppRuntime) -> None:
