@@ -4,10 +4,10 @@ and app overrides that can only tighten."""
 from __future__ import annotations
 
 import socket
-import threading
 
-import httpx
 import pytest
+
+from tests.fixtures.gate import GATE, held_request
 
 SLOW = """
 import asyncio
@@ -15,17 +15,6 @@ import asyncio
 async def handle(g):
     await asyncio.sleep(float(g.request.query.get("s", "5")))
     g.response.send("late")
-"""
-
-GATE = """
-import asyncio
-from gingee_kernel.engine.context import current_app
-
-async def handle(g):
-    state = current_app().state
-    state.setdefault("entered", asyncio.Event()).set()
-    await state.setdefault("release", asyncio.Event()).wait()
-    g.response.send("done")
 """
 
 SIZE = "async def handle(g):\n    g.response.send(len(g.request.raw_body))\n"
@@ -108,28 +97,11 @@ def test_app_cannot_loosen_the_budget(server, client):
 
 
 def test_503_with_retry_after_at_the_app_concurrency_cap(server, client):
-    results: list[httpx.Response] = []
-    first = threading.Thread(target=lambda: results.append(httpx.get(server.url("/a/gate"), timeout=10)))
-    first.start()
-    app = server.project.apps["a"]
-
-    async def wait_entered() -> None:
-        import asyncio
-
-        event = app.state.setdefault("entered", asyncio.Event())
-        await asyncio.wait_for(event.wait(), 5)
-
-    server.call(wait_entered())
-    second = client.get(server.url("/a/gate"))
-    assert second.status_code == 503
-    assert second.headers["Retry-After"] == "1"
-    assert second.json()["error"] == "TOO_MANY_REQUESTS"
-    assert second.json()["scope"] == "app"
-
-    async def release() -> None:
-        app.state["release"].set()
-
-    server.call(release())
-    first.join(10)
+    with held_request(server, "a", "/a/gate") as results:
+        second = client.get(server.url("/a/gate"))
+        assert second.status_code == 503
+        assert second.headers["Retry-After"] == "1"
+        assert second.json()["error"] == "TOO_MANY_REQUESTS"
+        assert second.json()["scope"] == "app"
     assert results[0].text == "done"
     assert client.get(server.url("/a/size")).status_code == 200  # the slot was given back

@@ -3,25 +3,14 @@ refusals, permission denials and cache reads happen; labels hold route patterns,
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 
 import httpx
 import pytest
 
+from tests.fixtures.gate import GATE, held_request
+
 from .helpers import Scrape, scrape
-
-GATE = """
-import asyncio
-from gingee_kernel.engine.context import current_app
-
-async def handle(g):
-    state = current_app().state
-    state.setdefault("entered", asyncio.Event()).set()
-    await state.setdefault("release", asyncio.Event()).wait()
-    g.response.send("done")
-"""
 
 CACHED = """
 from gingee_kernel import cache
@@ -142,24 +131,9 @@ def test_504_is_a_timeout_rejection(server, client):
 
 def test_concurrency_503_is_a_rejection_and_in_flight_shows_the_waiting_request(server, client):
     before = metrics(client, server)
-    results: list[httpx.Response] = []
-    first = threading.Thread(target=lambda: results.append(httpx.get(server.url("/a/gate"), timeout=10)))
-    first.start()
-    app = server.project.apps["a"]
-
-    async def wait_entered() -> None:
-        await asyncio.wait_for(app.state.setdefault("entered", asyncio.Event()).wait(), 5)
-
-    async def release() -> None:
-        app.state["release"].set()
-
-    server.call(wait_entered())
-    try:
+    with held_request(server, "a", "/a/gate") as results:
         assert client.get(server.url("/a/gate")).json()["error"] == "TOO_MANY_REQUESTS"
         during = metrics(client, server)
-    finally:
-        server.call(release())
-        first.join(10)
     assert results[0].text == "done"
     assert during.value("gingee_http_requests_in_flight", app="a") == 1
     assert rejections(during, "a", "concurrency") - rejections(before, "a", "concurrency") == 1
