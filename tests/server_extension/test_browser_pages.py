@@ -4,15 +4,13 @@ cannot use the user's login, while an opted-out (trusted) page can."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright
 
-from tests.fixtures.jupyter import JupyterServer
-from tests.server_extension.conftest import ECHO, start_server
+from tests.server_extension.conftest import ECHO
 
-playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 
 PAGE = """<!doctype html><title>t</title><pre id="result">running</pre>
@@ -39,14 +37,10 @@ FILES = {
     "web/trusted/index.html": PAGE,
 }
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    running = start_server(tmp_path_factory, FILES)
-    yield running
-    running.stop()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
 
 
 def test_pages_under_the_sandbox_policy(server):

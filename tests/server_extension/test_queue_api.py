@@ -154,4 +154,3 @@ def test_arq_project_only_enqueues_and_gingee_worker_runs_the_jobs(
             worker.stop()
     finally:
         jupyter.stop()
-
