@@ -136,7 +136,10 @@ class Engine:
     async def _dispatch(
         self, incoming: Incoming, response: Response, exchange: Exchange | None = None
     ) -> None:
-        name, rest = self.split(incoming.path)
+        path = incoming.path
+        _, _, tail = path.partition("/")
+        name, slash, rest = tail.partition("/")  # as split(): the app, then the rest of the raw path
+        rest = slash + rest
         if not name:
             default = self.project.config.get("default_app")
             if default:
@@ -145,7 +148,9 @@ class Engine:
                 return
         if self.project.dev and name:
             await self.project.refresh(name)
-        app = self.app_for(name)
+        app = self.project.apps.get(name)
+        if app is None:
+            app = self.app_for(name)  # raises 404 or 503
         if exchange is not None:
             exchange.app = name
         if app.maintenance:
@@ -172,51 +177,51 @@ class Engine:
         request = Request(
             incoming.method,
             incoming.url,
-            incoming.path,
+            path,
             incoming.query,
             incoming.headers,
             incoming.body,
             incoming.remote_ip,
         )
-        self.gate.enter()
+        # The concurrency caps: Gate.enter() refuses with 503 when a gate is full (the global one first);
+        # otherwise both counts are taken here and given back in the finally below.
+        gate, app_gate = self.gate, pipeline.gate
+        if gate.inflight >= gate.cap:
+            gate.enter()
+        if app_gate.inflight >= app_gate.cap:
+            app_gate.enter()
+        gate.inflight += 1
+        app_gate.inflight += 1
         try:
-            pipeline.gate.enter()
+            # The time budget: cancel this very task when it runs out (no extra task per request); a
+            # reply that started streaming is left alone. One timer per loop serves every deadline.
+            loop = asyncio.get_running_loop()
+            deadlines = self._deadlines
+            if deadlines is None or deadlines.loop is not loop:
+                deadlines = self._deadlines = Deadlines(loop)
+            task = asyncio.current_task(loop)
+            assert task is not None
+            budget = pipeline.limits.request_timeout
+            entry = _Deadline(loop.time() + budget, task, response)
+            deadlines.add(entry)
             try:
-                await self._run_with_budget(pipeline, target, request, response)
+                await pipeline.run(target, request, response)
+            except asyncio.CancelledError:
+                if not entry.expired:
+                    raise
+                if hasattr(task, "uncancel"):
+                    task.uncancel()
+                raise HttpError(
+                    504,
+                    "GATEWAY_TIMEOUT",
+                    f"the request took longer than its {budget:g} s budget",
+                    extra={"timeout_ms": int(budget * 1000)},
+                ) from None
             finally:
-                pipeline.gate.leave()
+                deadlines.pending.discard(entry)
         finally:
-            self.gate.leave()
-
-    async def _run_with_budget(
-        self, pipeline: AppPipeline, target: Target, request: Request, response: Response
-    ) -> None:
-        # Cancel this very task when the budget runs out (no extra task per request); a reply that
-        # started streaming is left alone. One timer per loop serves every request's deadline.
-        loop = asyncio.get_running_loop()
-        deadlines = self._deadlines
-        if deadlines is None or deadlines.loop is not loop:
-            deadlines = self._deadlines = Deadlines(loop)
-        task = asyncio.current_task(loop)
-        assert task is not None
-        budget = pipeline.limits.request_timeout
-        entry = _Deadline(loop.time() + budget, task, response)
-        deadlines.add(entry)
-        try:
-            await pipeline.run(target, request, response)
-        except asyncio.CancelledError:
-            if not entry.expired:
-                raise
-            if hasattr(task, "uncancel"):
-                task.uncancel()
-            raise HttpError(
-                504,
-                "GATEWAY_TIMEOUT",
-                f"the request took longer than its {budget:g} s budget",
-                extra={"timeout_ms": int(budget * 1000)},
-            ) from None
-        finally:
-            deadlines.pending.discard(entry)
+            app_gate.inflight -= 1
+            gate.inflight -= 1
 
 
 class _Deadline:

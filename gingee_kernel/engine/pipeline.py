@@ -40,7 +40,7 @@ class Target:
     """A script to run: its box-relative key, resolved path, function name, route params and the
     pattern that found it (the routes.json path, or `/<script>` for file routes)."""
 
-    __slots__ = ("function", "key", "params", "path", "pattern")
+    __slots__ = ("function", "handler", "key", "params", "path", "pattern")
 
     def __init__(self, key: str, path: Path, function: str, params: dict[str, str], pattern: str) -> None:
         self.key = key
@@ -48,6 +48,9 @@ class Target:
         self.function = function
         self.params = params
         self.pattern = pattern
+        #: The script function, once looked up, on the targets a pipeline remembers (file routes outside
+        #: dev mode, where scripts never change under a pipeline: a reload builds a new one).
+        self.handler: Handler | None = None
 
 
 class AppPipeline:
@@ -106,7 +109,7 @@ class AppPipeline:
             )
         known = self._file_routes.get(rest) if self._file_routes is not None else None
         if known is not None:
-            return Target(known.key, known.path, "handle", {}, known.pattern)
+            return known  # shared by requests: read-only but for its cached handler (params: see run)
         segments = decode_segments(rest)
         if segments and segments[0] == "box":
             raise HttpError(403, "ACCESS_DENIED", "the app's box/ folder is private")
@@ -132,15 +135,19 @@ class AppPipeline:
 
     async def run(self, target: Target, request: Request, response: Response) -> None:
         """Run middleware then the target script as this app, inside the request's time budget."""
-        request.params = target.params
+        # A remembered file-route target is shared, so its (empty) params are never handed out.
+        request.params = target.params or {}
         g = G(self.info, self.app.log, request, response)
         set_current_app(self.app)
         for include in self.includes:
             await self.call(self.scripts.function(include), g)
             if response.sent:
                 return
-        handler = self._handler(target)
-        result = await self.call(handler, g)
+        handler = target.handler or self._handler(target)
+        if type(handler) is FunctionType and handler.__code__.co_flags & _CO_COROUTINE:
+            result = await handler(g)  # what call() does for an async function, one coroutine fewer
+        else:
+            result = await self.call(handler, g)
         if not response.sent:
             if result is None:
                 response.send(
@@ -155,9 +162,12 @@ class AppPipeline:
             if handler is not None:
                 return handler
         try:
-            return self.scripts.function(target.path, target.function)
+            handler = self.scripts.function(target.path, target.function)
         except FileNotFoundError:
             raise not_found() from None
+        if self._file_routes is not None and not self.handlers:
+            target.handler = handler
+        return handler
 
     async def call(self, func: Handler, g: G) -> Any:
         """Await an async handler, or run a sync one in the bounded script thread pool."""

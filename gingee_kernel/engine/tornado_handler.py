@@ -72,21 +72,6 @@ def _set_header(handler: tornado.web.RequestHandler, name: str, value: str) -> N
         _CHECKED.add(pair)
 
 
-def _write_headers(handler: tornado.web.RequestHandler, response: Response) -> None:
-    """The response's headers and cookies onto the handler (what `_apply_headers(handler,
-    response.header_lines())` does, without building the list)."""
-    headers = response.headers
-    if "Content-Type" not in headers:
-        handler.clear_header("Content-Type")
-    for name, value in headers.items():
-        if name.lower() == "set-cookie":
-            handler.add_header(name, value)
-        else:
-            _set_header(handler, name, value)
-    for name, value in response.cookie_lines():
-        handler.add_header(name, value)
-
-
 @tornado.web.stream_request_body
 class GingeeHandler(tornado.web.RequestHandler):
     """Serves every path under `prefix` through the engine. `prefix` is what precedes `/<app>`."""
@@ -164,9 +149,24 @@ class GingeeHandler(tornado.web.RequestHandler):
             self._write_response(response)
 
     def _write_response(self, response: Any, close: bool = False) -> None:
-        self.set_status(response.status)
+        if response.status != self._status_code:
+            self.set_status(response.status)
         if isinstance(response, Response):
-            _write_headers(self, response)
+            # What _apply_headers(self, response.header_lines()) does, without building the list.
+            headers = response.headers
+            if "Content-Type" not in headers:
+                self.clear_header("Content-Type")
+            own = self._headers
+            for name, value in headers.items():
+                if type(value) is str and (name, value) in _CHECKED:  # never a Set-Cookie pair
+                    own[name] = value
+                elif name.lower() == "set-cookie":
+                    self.add_header(name, value)
+                else:
+                    _set_header(self, name, value)
+            if response._cookies:
+                for name, value in response.cookie_lines():
+                    self.add_header(name, value)
         else:
             _apply_headers(self, response.header_lines())
         if close:
