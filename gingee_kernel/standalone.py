@@ -5,22 +5,29 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import tornado.httpserver
 import tornado.httputil
 import tornado.netutil
+import tornado.routing
 import tornado.web
 
 from .engine.dispatch import Engine
 from .engine.project import Project
-from .engine.tornado_handler import GingeeHandler, bodyless_handler
+from .engine.tornado_handler import (
+    BodylessGingeeHandler,
+    GingeeHandler,
+    announces_no_body,
+    bodyless_handler,
+)
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
 from .metrics_http import setup as setup_metrics
-from .modules.ws.tornado_host import websocket_rule
+from .modules.ws.tornado_host import UpgradeMatcher, websocket_rule
 
 log = logging.getLogger("gingee.serve")
 
@@ -38,8 +45,75 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
         log.log(level, "%d %s %s %.1fms", status, request.method, request.uri, 1000 * request.request_time())
 
 
+class _FastRoute(NamedTuple):
+    """What `_Application` needs to send a request straight to the apps' catch-all handler."""
+
+    others: re.Pattern[str] | None  # every path rule listed before the catch-all, as one regex
+    upgrades: bool  # whether a rule before it matches websocket upgrades (Upgrade header)
+    catch_all: re.Pattern[str]
+    kwargs: dict[str, Any]
+    rules: int  # how many rules the table had when this was worked out
+
+
 class _Application(tornado.web.Application):
-    """A Tornado Application that hands requests announcing no body to `BodylessGingeeHandler`."""
+    """The Tornado application of `gingee serve`.
+
+    Nearly every request goes to the apps' catch-all `GingeeHandler`, listed last, after the extra
+    handlers (websocket upgrades, /metrics, the queue API). Rather than trying each rule through Tornado's
+    nested routers, a request that none of those rules can match (no Upgrade header, a path that matches
+    none of their patterns, combined in one regex) is handed to the catch-all directly: the same handler,
+    arguments and answer. A rule table this cannot reason about (another kind of matcher, host rules,
+    rules added later) is routed by Tornado as usual.
+
+    Requests to GingeeHandler whose headers announce no body go to `BodylessGingeeHandler`.
+    """
+
+    def __init__(self, handlers: list[Any], **settings: Any) -> None:
+        super().__init__(handlers, **settings)
+        self._fast = self._fast_route()
+
+    def _fast_route(self) -> _FastRoute | None:
+        rules = self.wildcard_router.rules
+        if len(self.default_router.rules) != 1 or not rules:
+            return None
+        last = rules[-1]
+        matcher = last.matcher
+        if (
+            last.target is not GingeeHandler
+            or not isinstance(matcher, tornado.routing.PathMatches)
+            or matcher.regex.groups
+        ):
+            return None
+        patterns: list[str] = []
+        upgrades = False
+        for rule in rules[:-1]:
+            if isinstance(rule.matcher, UpgradeMatcher):
+                upgrades = True
+            elif isinstance(rule.matcher, tornado.routing.PathMatches) and rule.matcher.regex.flags == re.U:
+                patterns.append(rule.matcher.regex.pattern)
+            else:
+                return None
+        try:
+            others = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        except re.error:
+            return None
+        return _FastRoute(others, upgrades, matcher.regex, dict(last.target_kwargs), len(rules))
+
+    def find_handler(
+        self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any
+    ) -> tornado.web._HandlerDelegate:
+        fast = self._fast
+        if (
+            fast is not None
+            and len(self.wildcard_router.rules) == fast.rules
+            and len(self.default_router.rules) == 1
+            and not (fast.upgrades and "Upgrade" in request.headers)
+            and (fast.others is None or fast.others.match(request.path) is None)
+            and fast.catch_all.match(request.path) is not None
+        ):
+            handler = BodylessGingeeHandler if announces_no_body(request) else GingeeHandler
+            return tornado.web.Application.get_handler_delegate(self, request, handler, fast.kwargs)
+        return super().find_handler(request, **kwargs)
 
     def get_handler_delegate(
         self,
