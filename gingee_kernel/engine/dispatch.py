@@ -95,11 +95,57 @@ class Engine:
         response = Response(transport)
         exchange = Exchange(method=incoming.method, started=time.perf_counter()) if self.observers else None
         try:
-            await self._dispatch(incoming, response, exchange)
+            if self.project.dev:
+                name = self.split(incoming.path)[0]
+                if name:
+                    await self.project.refresh(name)
+            run = self._route(incoming, response, exchange)
+            if run is not None:
+                pipeline, target, request = run
+                # The concurrency caps: Gate.enter() refuses with 503 when a gate is full (the global
+                # one first); otherwise both counts are taken here and given back in the finally below.
+                gate, app_gate = self.gate, pipeline.gate
+                if gate.inflight >= gate.cap:
+                    gate.enter()
+                if app_gate.inflight >= app_gate.cap:
+                    app_gate.enter()
+                gate.inflight += 1
+                app_gate.inflight += 1
+                try:
+                    # The time budget: cancel this very task when it runs out (no extra task per
+                    # request); a reply that started streaming is left alone. One timer per loop
+                    # serves every deadline (Deadlines).
+                    loop = asyncio.get_running_loop()
+                    deadlines = self._deadlines
+                    if deadlines is None or deadlines.loop is not loop:
+                        deadlines = self._deadlines = Deadlines(loop)
+                    task = asyncio.current_task(loop)
+                    assert task is not None
+                    budget = pipeline.limits.request_timeout
+                    entry = _Deadline(loop.time() + budget, task, response)
+                    deadlines.add(entry)
+                    try:
+                        await pipeline.run(target, request, response)
+                    except asyncio.CancelledError:
+                        if not entry.expired:
+                            raise
+                        if hasattr(task, "uncancel"):
+                            task.uncancel()
+                        raise HttpError(
+                            504,
+                            "GATEWAY_TIMEOUT",
+                            f"the request took longer than its {budget:g} s budget",
+                            extra={"timeout_ms": int(budget * 1000)},
+                        ) from None
+                    finally:
+                        deadlines.pending.discard(entry)
+                finally:
+                    app_gate.inflight -= 1
+                    gate.inflight -= 1
         except HttpError as error:
             if exchange is not None:
                 exchange.error = error.code
-            if response.streaming:
+            if response._stream:
                 log.warning("error after the stream started: %s", error)
             else:
                 error_response(error, response)
@@ -108,7 +154,7 @@ class Engine:
                 exchange.error = "INTERNAL_SERVER_ERROR"
             request_id = uuid.uuid4().hex[:12]
             log.exception("request %s %s failed (request id %s)", incoming.method, incoming.path, request_id)
-            if not response.streaming:
+            if not response._stream:
                 error_response(
                     HttpError(
                         500,
@@ -117,8 +163,10 @@ class Engine:
                     ),
                     response,
                 )
+        headers = response.headers
         for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+            if name not in headers:
+                headers[name] = value
         if exchange is not None:
             exchange.status = response.status
             exchange.duration = time.perf_counter() - exchange.started
@@ -133,9 +181,11 @@ class Engine:
             except Exception:
                 log.exception("a request observer failed")
 
-    async def _dispatch(
-        self, incoming: Incoming, response: Response, exchange: Exchange | None = None
-    ) -> None:
+    def _route(
+        self, incoming: Incoming, response: Response, exchange: Exchange | None
+    ) -> tuple[AppPipeline, Target, Request] | None:
+        """The script to run for `incoming`, or None once `response` holds the answer (redirects, static
+        files); raises HttpError for the app-level refusals."""
         path = incoming.path
         _, _, tail = path.partition("/")
         name, slash, rest = tail.partition("/")  # as split(): the app, then the rest of the raw path
@@ -145,9 +195,7 @@ class Engine:
             if default:
                 response.headers["Location"] = f"{default}/"
                 response.send(b"", status=302, content_type="text/plain")
-                return
-        if self.project.dev and name:
-            await self.project.refresh(name)
+                return None
         app = self.project.apps.get(name)
         if app is None:
             app = self.app_for(name)  # raises 404 or 503
@@ -163,7 +211,7 @@ class Engine:
         if not rest:
             response.headers["Location"] = f"{name}/" + (f"?{incoming.query}" if incoming.query else "")
             response.send(b"", status=301, content_type="text/plain")
-            return
+            return None
         pipeline: AppPipeline = app.pipeline
         target = pipeline.resolve(incoming.method, rest)
         if not isinstance(target, Target):
@@ -171,7 +219,7 @@ class Engine:
             if exchange is not None:
                 exchange.kind, exchange.route = "static", "static"
             pipeline.serve_static(segments, trailing, response)
-            return
+            return None
         if exchange is not None:
             exchange.kind, exchange.route = "script", target.pattern
         request = Request(
@@ -183,46 +231,7 @@ class Engine:
             incoming.body,
             incoming.remote_ip,
         )
-        # The concurrency caps: Gate.enter() refuses with 503 when a gate is full (the global one first);
-        # otherwise both counts are taken here and given back in the finally below.
-        gate, app_gate = self.gate, pipeline.gate
-        if gate.inflight >= gate.cap:
-            gate.enter()
-        if app_gate.inflight >= app_gate.cap:
-            app_gate.enter()
-        gate.inflight += 1
-        app_gate.inflight += 1
-        try:
-            # The time budget: cancel this very task when it runs out (no extra task per request); a
-            # reply that started streaming is left alone. One timer per loop serves every deadline.
-            loop = asyncio.get_running_loop()
-            deadlines = self._deadlines
-            if deadlines is None or deadlines.loop is not loop:
-                deadlines = self._deadlines = Deadlines(loop)
-            task = asyncio.current_task(loop)
-            assert task is not None
-            budget = pipeline.limits.request_timeout
-            entry = _Deadline(loop.time() + budget, task, response)
-            deadlines.add(entry)
-            try:
-                await pipeline.run(target, request, response)
-            except asyncio.CancelledError:
-                if not entry.expired:
-                    raise
-                if hasattr(task, "uncancel"):
-                    task.uncancel()
-                raise HttpError(
-                    504,
-                    "GATEWAY_TIMEOUT",
-                    f"the request took longer than its {budget:g} s budget",
-                    extra={"timeout_ms": int(budget * 1000)},
-                ) from None
-            finally:
-                deadlines.pending.discard(entry)
-        finally:
-            app_gate.inflight -= 1
-            gate.inflight -= 1
-
+        return pipeline, target, request
 
 class _Deadline:
     """One request's time budget: when it runs out, the task to cancel and the reply to check."""

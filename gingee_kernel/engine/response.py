@@ -24,10 +24,34 @@ class Transport(Protocol):
         """End the response."""
 
 
-#: `json.dumps(value, default=str)`, without building a new encoder per call (json.dumps does, whenever an
-#: argument such as `default` is given). Encoding is reentrant and thread-safe: the C encoder's state
-#: lives in each `encode` call.
-_json = json.JSONEncoder(default=str).encode
+_ENCODER = json.JSONEncoder(default=str)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode_ascii = json.encoder.encode_basestring_ascii
+
+
+def _json(value: Any) -> str:
+    """`json.dumps(value, default=str)`, without building a JSONEncoder per call (json.dumps does whenever
+    an argument such as `default` is given) nor going through its Python `encode`/`iterencode` layers: the
+    C encoder that `iterencode` would build, with the same settings, is built here directly (a fresh one
+    per call, since it holds the circular-reference markers). Same output, byte for byte."""
+    if _c_make_encoder is None:  # an interpreter without the C accelerator
+        return _ENCODER.encode(value)
+    if isinstance(value, str):
+        return _c_encode_ascii(value)
+    encoder = _ENCODER
+    return "".join(
+        _c_make_encoder(
+            {},
+            str,
+            _c_encode_ascii,
+            None,
+            encoder.key_separator,
+            encoder.item_separator,
+            False,
+            False,
+            True,
+        )(value, 0)
+    )
 
 
 def encode_body(data: Any, content_type: str | None) -> tuple[bytes, str]:
@@ -66,11 +90,14 @@ class Response:
         if self.sent:
             log.error("response already sent: a second send() was ignored (status %s)", status or self.status)
             return
-        body, kind = encode_body(data, content_type)
-        self.body = body
+        kind = type(data)
+        if kind is dict or kind is list:  # encode_body's first case, inline: most replies are JSON
+            self.body = _json(data).encode("utf-8")
+            self.headers["Content-Type"] = content_type or "application/json"
+        else:
+            self.body, self.headers["Content-Type"] = encode_body(data, content_type)
         if status is not None:
             self.status = status
-        self.headers["Content-Type"] = kind
         self.sent = True
 
     def set_header(self, name: str, value: str) -> None:
