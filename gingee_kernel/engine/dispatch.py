@@ -233,6 +233,7 @@ class Engine:
         )
         return pipeline, target, request
 
+
 class _Deadline:
     """One request's time budget: when it runs out, the task to cancel and the reply to check."""
 

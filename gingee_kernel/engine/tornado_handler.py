@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import tornado
 import tornado.httputil
 import tornado.web
 from tornado.iostream import StreamClosedError
@@ -186,6 +188,20 @@ class GingeeHandler(tornado.web.RequestHandler):
         return None
 
 
+_SERVER = f"TornadoServer/{tornado.version}"
+_date: tuple[int, str] = (-1, "")
+
+
+def http_date() -> str:
+    """The HTTP Date header for now (`tornado.httputil.format_timestamp`), formatted once per second."""
+    global _date
+    second = int(time.time())
+    cached = _date
+    if cached[0] != second:
+        cached = _date = (second, tornado.httputil.format_timestamp(second))
+    return cached[1]
+
+
 class BodylessGingeeHandler(GingeeHandler):
     """`GingeeHandler` for a request whose headers announce no body (no Content-Length, Transfer-Encoding
     or Content-Type): Tornado need not stream a body that cannot come, so the handler runs once the
@@ -198,12 +214,27 @@ class BodylessGingeeHandler(GingeeHandler):
         # Nothing to limit; a plain method, so Tornado has no coroutine to await.
         return None
 
+    def clear(self) -> None:
+        """`RequestHandler.clear()` (the same headers and state), with the Date header formatted once a
+        second instead of on every request."""
+        headers = tornado.httputil.HTTPHeaders()
+        headers["Server"] = _SERVER
+        headers["Content-Type"] = "text/html; charset=UTF-8"
+        headers["Date"] = http_date()
+        self._headers = headers
+        self.set_default_headers()
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason = tornado.httputil.responses[200]
+
 
 def announces_no_body(request: tornado.httputil.HTTPServerRequest) -> bool:
     """True if the request's headers say it has no body at all (so Tornado reads none)."""
     headers = request.headers
-    return "Content-Length" not in headers and "Transfer-Encoding" not in headers and (
-        "Content-Type" not in headers
+    return (
+        "Content-Length" not in headers
+        and "Transfer-Encoding" not in headers
+        and ("Content-Type" not in headers)
     )
 
 

@@ -1,14 +1,23 @@
 """Requests whose headers announce no body skip Tornado's request-body streaming (`BodylessGingeeHandler`)
-and are answered exactly as before; anything that may carry a body keeps the streaming handler."""
+and are answered exactly as before; anything that may carry a body keeps the streaming handler. Their
+headers start as Tornado's (the Date formatted once a second)."""
 
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
+import tornado.httputil
+import tornado.web
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
-from gingee_kernel.engine.tornado_handler import BodylessGingeeHandler, GingeeHandler, bodyless_handler
+from gingee_kernel.engine.tornado_handler import (
+    BodylessGingeeHandler,
+    GingeeHandler,
+    bodyless_handler,
+    http_date,
+)
 
 ECHO = """
 async def handle(g):
@@ -82,3 +91,31 @@ def test_with_and_without_a_body_the_answer_is_the_same(server, client):
     replies = exchange(server.port, two, until=b'{"body": "hi", "query": {}}')
     assert replies.count(b"HTTP/1.1 200") == 2
     assert replies.endswith(b'{"body": "hi", "query": {}}')
+
+
+class _Connection:
+    def set_close_callback(self, callback: object) -> None:
+        pass
+
+
+def test_clear_leaves_the_handler_as_tornado_would():
+    app = tornado.web.Application()
+    start = RequestStartLine("GET", "/a/echo", "HTTP/1.1")
+    req = HTTPServerRequest(headers=HTTPHeaders({"Host": "x"}), start_line=start, connection=_Connection())
+    handler = BodylessGingeeHandler(app, req, engine=None)
+    ours = dict(vars(handler))
+    ours_headers = list(handler._headers.get_all())
+    tornado.web.RequestHandler.clear(handler)
+    theirs = dict(vars(handler))
+    assert ours.keys() == theirs.keys()
+    assert {k: v for k, v in ours.items() if k != "_headers"} == {
+        k: v for k, v in theirs.items() if k != "_headers"
+    }
+    assert [name for name, _ in ours_headers] == [name for name, _ in handler._headers.get_all()]
+    assert dict(ours_headers)["Server"] == handler._headers["Server"]
+    assert dict(ours_headers)["Content-Type"] == handler._headers["Content-Type"]
+    second = int(time.time())
+    assert http_date() in (
+        tornado.httputil.format_timestamp(second),
+        tornado.httputil.format_timestamp(second + 1),
+    )

@@ -81,9 +81,7 @@ async def test_a_rule_it_cannot_reason_about_turns_the_fast_route_off(tmp_path):
         pass
 
     server = Server(tmp_path, host="127.0.0.1", port=0)
-    server.extra_handlers.append(
-        tornado.routing.Rule(tornado.routing.HostMatches("other.example"), Hosted)
-    )
+    server.extra_handlers.append(tornado.routing.Rule(tornado.routing.HostMatches("other.example"), Hosted))
     await server.start()
     try:
         app = server.http.request_callback  # type: ignore[union-attr]
