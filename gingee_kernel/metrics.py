@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -22,6 +23,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.values import MutexValue
 
 from . import __version__
 
@@ -122,40 +124,77 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-#: What recording one request into one series takes: the request counter's increment, the duration
-#: histogram's sum increment, its bucket increments and their upper bounds; or, where prometheus-client's
-#: internals are not as expected, the children's public `inc` and `observe` and two Nones.
-HttpSeries = tuple[Callable[..., None], Callable[..., None], "tuple[Callable[..., None], ...] | None", Any]
+class HttpSeries:
+    """One HTTP series (a counter child and a duration histogram child); `record(seconds)` counts one
+    request and observes its duration, as `counter.inc()` and `histogram.observe(seconds)` do."""
 
-#: Label children of HTTP_REQUESTS and HTTP_DURATION, by (app, route, method, status // 100): `.labels()`
-#: runs once per series, not once per request.
-_http_series: dict[tuple[str, str, str, int], HttpSeries] = {}
+    __slots__ = ("counter", "histogram")
+
+    def __init__(self, counter: Any, histogram: Any) -> None:
+        self.counter = counter
+        self.histogram = histogram
+
+    def record(self, seconds: float) -> None:
+        self.counter.inc()
+        self.histogram.observe(seconds)
+
+
+class _InProcessHttpSeries(HttpSeries):
+    """An HttpSeries whose values are prometheus-client's in-process `MutexValue`s, updated directly.
+
+    `Counter.inc()` and `Histogram.observe()` spend most of their time on checks that cannot fail for a
+    label child (observable? negative amount? exemplar?), on a Python loop over the buckets and on three
+    separate locks. Here the three values (`_value`, `_sum` and the bucket's: the very objects a scrape
+    reads) are updated under one lock that every HTTP recording takes, the bucket found by bisection:
+    the first whose upper bound is >= the duration, as `observe` picks it. Only HttpSeries write these
+    children, so that lock orders every write; readers read a float, as they always do.
+    """
+
+    __slots__ = ("bounds", "buckets", "count", "total")
+
+    def __init__(self, counter: Any, histogram: Any) -> None:
+        super().__init__(counter, histogram)
+        self.count = counter._value
+        self.total = histogram._sum
+        self.buckets = tuple(histogram._buckets)
+        self.bounds = tuple(float(bound) for bound in histogram._upper_bounds)
+
+    def record(self, seconds: float) -> None:
+        with _HTTP_LOCK:
+            self.count._value += 1.0
+            self.total._value += seconds
+            self.buckets[bisect_left(self.bounds, seconds)]._value += 1.0
+
+
+_HTTP_LOCK = threading.Lock()
 
 
 def _series(counter: Any, histogram: Any) -> HttpSeries:
-    """The recorders of one counter child and one histogram child.
-
-    `Counter.inc(1)` and `Histogram.observe(s)` spend most of their time on checks that cannot fail for a
-    label child (is it observable, is the amount negative, is there an exemplar) and on a Python loop over
-    the buckets. Their values (`_value`, `_sum`, `_buckets`: the same objects the scrape and the
-    multiprocess files read) are incremented directly instead, the bucket found by bisection, which is
-    what `observe` does (the first bucket whose upper bound is >= the amount). If a prometheus-client
-    version lays its children out differently, the public methods are used.
-    """
+    """The series of one counter child and one histogram child: updated directly where their values are
+    prometheus-client's in-process ones laid out as expected, else through their public methods
+    (multiprocess mode, whose values write to shared files, or another prometheus-client layout)."""
     try:
-        count = counter._value.inc
-        total = histogram._sum.inc
-        buckets = tuple(bucket.inc for bucket in histogram._buckets)
-        bounds = tuple(float(bound) for bound in histogram._upper_bounds)
+        values = [counter._value, histogram._sum, *histogram._buckets]
+        bounds = [float(bound) for bound in histogram._upper_bounds]
     except (AttributeError, TypeError, ValueError):
-        return counter.inc, histogram.observe, None, None
-    if len(buckets) != len(bounds) or not bounds or bounds[-1] != math.inf:
-        return counter.inc, histogram.observe, None, None
-    return count, total, buckets, bounds
+        return HttpSeries(counter, histogram)
+    if (
+        all(type(value) is MutexValue and isinstance(value._value, float) for value in values)
+        and len(values) == len(bounds) + 2
+        and bounds
+        and bounds[-1] == math.inf
+    ):
+        return _InProcessHttpSeries(counter, histogram)
+    return HttpSeries(counter, histogram)
+
+
+#: Series of HTTP_REQUESTS and HTTP_DURATION by (app, route, method, status // 100): `.labels()` runs once
+#: per series, not once per request.
+_http_series: dict[tuple[str, str, str, int], HttpSeries] = {}
 
 
 def http_series(app: str, route: str, method: str, status: int) -> HttpSeries:
-    """The recorders of the series of one request (`record_http_request` uses them)."""
+    """The series one request is recorded in (`record_http_request` uses it)."""
     key = (app, route, method, status // 100)
     series = _http_series.get(key)
     if series is None:
@@ -174,11 +213,7 @@ def http_series(app: str, route: str, method: str, status: int) -> HttpSeries:
 
 def record_http_request(app: str, route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request and observe its duration (`route` is a pattern, never a raw URL)."""
-    count, total, buckets, bounds = http_series(app, route, method, status)
-    count(1)
-    total(seconds)  # with buckets None, this is the histogram child's public observe()
-    if buckets is not None:
-        buckets[bisect_left(bounds, seconds)](1)
+    http_series(app, route, method, status).record(seconds)
 
 
 def record_limit_rejection(app: str, limit: str) -> None:

@@ -2,28 +2,23 @@
 
 Every finished request reaches `observe` as an `Exchange` (app, route pattern, method, status, error code,
 duration); limit refusals are counted from the engine's error codes. The engine's concurrency gates are
-read at scrape time for the in-flight gauge, so the hot path pays for one dict lookup and three increments.
+read at scrape time for the in-flight gauge, so the hot path pays for one dict lookup and one `record`.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any
 
 from .engine.observe import Exchange
-from .metrics import LIMIT_ERRORS, http_series, record_limit_rejection, track_engine
+from .metrics import LIMIT_ERRORS, _http_series, http_series, record_limit_rejection, track_engine
 
 
 def observe(exchange: Exchange) -> None:
-    """Record one finished request (an `Engine.observers` entry): what `record_http_request` does, with
-    the series' recorders fetched once and no further call in between."""
-    seconds = exchange.duration
-    series = http_series(exchange.app, exchange.route, exchange.method, exchange.status)
-    count, total, buckets, bounds = series
-    count(1)
-    total(seconds)
-    if buckets is not None:
-        buckets[bisect_left(bounds, seconds)](1)
+    """Record one finished request (an `Engine.observers` entry)."""
+    series = _http_series.get((exchange.app, exchange.route, exchange.method, exchange.status // 100))
+    if series is None:
+        series = http_series(exchange.app, exchange.route, exchange.method, exchange.status)
+    series.record(exchange.duration)
     if exchange.error:
         limit = LIMIT_ERRORS.get(exchange.error)
         if limit is not None:
