@@ -7,7 +7,10 @@ Python asyncio keep-alive load generator (said so in the output; its figures are
 wrk's). Prints requests/second and p99 of each and the gingee/bare ratios.
 
 Usage: python bench/http_hello.py [--duration 10] [--connections 32] [--threads 1] [--rounds 1]
-                                  [--metrics on|off]
+                                  [--metrics on|off|both] [--raise-limits] [--pin] [--json]
+
+`--metrics both` also serves a copy of the project with metrics off and prints the on/off throughput
+ratio of the same run (Gingee's metrics may cost under 5%).
 """
 
 from __future__ import annotations
@@ -15,11 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,11 +29,23 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+import _servers
+from _servers import HERE, REPO, cpu_seconds, free_port, gingee_command
+
+__all__ = [  # also what bench/metrics_cost.py imports from here
+    "REPO",
+    "LoadResult",
+    "ServerProcess",
+    "cpu_seconds",
+    "free_port",
+    "gingee_command",
+    "project_for",
+    "run_wrk",
+]
 ROUTE = "/hello/hello"
 EXPECTED = {"message": "Hello, world!"}
 GOAL = 0.85
+METRICS_GOAL = 0.05  # metrics may cost under 5% of throughput
 
 
 @dataclass
@@ -54,51 +66,19 @@ class LoadResult:
 # --- servers -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (all its threads), from /proc; None where there is none."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def gingee_command() -> list[str]:
-    """The `gingee` console script of this interpreter's environment (or the module, if it has none)."""
-    script = Path(sys.executable).with_name("gingee")
-    if script.is_file():
-        return [str(script)]
-    found = shutil.which("gingee")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from gingee_kernel.cli import main; sys.exit(main())"]
-
-
-class ServerProcess:
-    """A server subprocess whose output goes to a temporary log file."""
+class ServerProcess(_servers.ServerProcess):
+    """A server subprocess answering GET /hello/hello; `wait_ready()` checks its JSON."""
 
     def __init__(self, name: str, command: list[str], port: int, cpu: int | None) -> None:
-        self.name = name
-        self.port = port
+        super().__init__(name, command, port, cpu)
         self.url = f"http://127.0.0.1:{port}{ROUTE}"
-        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
-        if cpu is not None and shutil.which("taskset"):
-            command = ["taskset", "-c", str(cpu), *command]
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Poll until the route answers the expected JSON; raise with the server log otherwise."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if self.exited():
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.output()}")
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as reply:
@@ -113,22 +93,6 @@ class ServerProcess:
         raise RuntimeError(
             f"{self.name} did not answer {self.url} within {timeout:g} s ({last}):\n{self.output()}"
         )
-
-    def output(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not exit; remove the log."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 def project_for(
@@ -265,6 +229,14 @@ def run_python(server: str, port: int, connections: int, duration: float) -> Loa
 # --- main ----------------------------------------------------------------------------------------
 
 
+def ratio_line(label: str, ratio: float, goal: float | None = None, above: bool = True) -> str:
+    """`label: 0.873` and, with a goal, whether it is met (`above`: the ratio must be >= the goal)."""
+    if goal is None:
+        return f"{label}: {ratio:.3f}"
+    met = ratio >= goal if above else ratio <= goal
+    return f"{label}: {ratio:.3f} ({'meets' if met else 'MISSES'} the {goal:g} goal)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
@@ -288,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     parser.add_argument(
-        "--metrics", choices=["on", "off"], default="on", help="gingee.json metrics.enabled (default on)"
+        "--metrics",
+        choices=["on", "off", "both"],
+        default="on",
+        help="gingee.json metrics.enabled; both: a metrics-off server too, and the on/off ratio (default on)",
     )
     args = parser.parse_args(argv)
 
@@ -297,34 +272,50 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("wrk is not installed (apt-get install -y wrk)")
     use_wrk = has_wrk and args.tool != "python"
     server_cpu, load_cpu = (0, 1) if args.pin else (None, None)
-    gingee_port, bare_port = free_port(), free_port()
-    project, note = project_for(
-        args.project.resolve(), args.connections, args.raise_limits, args.metrics == "on"
+    # The Gingee servers to load: (name, metrics enabled).
+    variants = {"on": [("gingee", True)], "off": [("gingee", False)]}.get(
+        args.metrics, [("gingee", True), ("gingee-off", False)]
     )
-    if note:
-        print(f"note: {note}", flush=True)
-    servers = {
-        "gingee": ServerProcess(
-            "gingee",
-            [
-                *gingee_command(),
-                "serve",
-                str(project),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(gingee_port),
-            ],
-            gingee_port,
-            server_cpu,
-        ),
-        "bare": ServerProcess(
-            "bare",
-            [sys.executable, str(HERE / "bare_tornado.py"), "--host", "127.0.0.1", "--port", str(bare_port)],
-            bare_port,
-            server_cpu,
-        ),
-    }
+    source = args.project.resolve()
+    servers: dict[str, ServerProcess] = {}
+    copies: list[Path] = []
+    try:
+        for name, metrics in variants:
+            project, note = project_for(source, args.connections, args.raise_limits, metrics)
+            if project != source:
+                copies.append(project)
+            if note:
+                print(f"note: {name}: {note}", flush=True)
+            port = free_port()
+            command = [*gingee_command(), "serve", str(project), "--host", "127.0.0.1", "--port", str(port)]
+            servers[name] = ServerProcess(name, command, port, server_cpu)
+        port = free_port()
+        bare_command = [
+            sys.executable,
+            str(HERE / "bare_tornado.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        servers["bare"] = ServerProcess("bare", bare_command, port, server_cpu)
+        results = measure(args, servers, use_wrk, has_wrk, load_cpu)
+    finally:
+        for server in servers.values():
+            server.stop()
+        for copy in copies:
+            shutil.rmtree(copy.parent, ignore_errors=True)
+    return report(args, results, use_wrk)
+
+
+def measure(
+    args: argparse.Namespace,
+    servers: dict[str, ServerProcess],
+    use_wrk: bool,
+    has_wrk: bool,
+    load_cpu: int | None,
+) -> dict[str, list[LoadResult]]:
+    """Warm every server up, then load each `args.rounds` times, alternating the order every round."""
 
     def load(name: str, seconds: float) -> LoadResult:
         server = servers[name]
@@ -338,83 +329,104 @@ def main(argv: list[str] | None = None) -> int:
             result.cpu_us_per_request = 1e6 * (after - before) / result.requests
         return result
 
-    try:
-        for server in servers.values():
-            server.wait_ready()
-        if use_wrk:
-            tool = f"wrk -t{args.threads} -c{args.connections} -d{max(1, round(args.duration))}s --latency"
-        else:
-            reason = "wrk NOT FOUND" if not has_wrk else "--tool python"
-            tool = f"python asyncio load generator, {args.connections} keep-alive connections ({reason})"
-        print(f"tool: {tool}; warm-up {args.warmup:g} s each; {args.rounds} round(s)", flush=True)
-        for name in servers:
-            load(name, args.warmup)
-        results: dict[str, list[LoadResult]] = {name: [] for name in servers}
-        for index in range(args.rounds):
-            order = ["gingee", "bare"] if index % 2 == 0 else ["bare", "gingee"]
-            for name in order:
-                result = load(name, args.duration)
-                results[name].append(result)
-                print(
-                    f"  round {index + 1} {name:<6} {result.requests_per_second:10.1f} req/s  "
-                    f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-                    f"cpu {result.cpu_us_per_request:6.1f} us/req  "
-                    f"errors {result.errors}  non-2xx {result.non_2xx}",
-                    flush=True,
-                )
-    finally:
-        for server in servers.values():
-            server.stop()
-        if project != args.project.resolve():
-            shutil.rmtree(project.parent, ignore_errors=True)
+    for server in servers.values():
+        server.wait_ready()
+    if use_wrk:
+        args.tool_used = (
+            f"wrk -t{args.threads} -c{args.connections} -d{max(1, round(args.duration))}s --latency"
+        )
+    else:
+        reason = "wrk NOT FOUND" if not has_wrk else "--tool python"
+        args.tool_used = (
+            f"python asyncio load generator, {args.connections} keep-alive connections ({reason})"
+        )
+    print(f"tool: {args.tool_used}; warm-up {args.warmup:g} s each; {args.rounds} round(s)", flush=True)
+    for name in servers:
+        load(name, args.warmup)
+    results: dict[str, list[LoadResult]] = {name: [] for name in servers}
+    names = list(servers)
+    for index in range(args.rounds):
+        for name in names if index % 2 == 0 else names[::-1]:
+            result = load(name, args.duration)
+            results[name].append(result)
+            print(
+                f"  round {index + 1} {name:<10} {result.requests_per_second:10.1f} req/s  "
+                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                f"cpu {result.cpu_us_per_request:6.1f} us/req  "
+                f"errors {result.errors}  non-2xx {result.non_2xx}",
+                flush=True,
+            )
+    return results
 
+
+def paired(results: dict[str, list[LoadResult]], a: str, b: str) -> list[float]:
+    """req/s of `a` over req/s of `b`, round by round (runs of one round are back to back)."""
+    return [
+        x.requests_per_second / y.requests_per_second for x, y in zip(results[a], results[b], strict=True)
+    ]
+
+
+def report(args: argparse.Namespace, results: dict[str, list[LoadResult]], use_wrk: bool) -> int:
+    """Print the medians and ratios (and the JSON line); 1 if any request failed."""
     rps = {name: statistics.median(r.requests_per_second for r in runs) for name, runs in results.items()}
     p99 = {name: statistics.median(r.p99_ms for r in runs) for name, runs in results.items()}
     cpu = {name: statistics.median(r.cpu_us_per_request for r in runs) for name, runs in results.items()}
-    throughput_ratio = rps["gingee"] / rps["bare"]
-    # Server CPU time per request barely depends on what else the machine runs: bare/gingee estimates
-    # the saturated throughput ratio when the req/s figures are noisy.
-    cpu_ratio = cpu["bare"] / cpu["gingee"]
-    latency_ratio = p99["gingee"] / p99["bare"]
-    # Runs of the same round are back to back, so their ratio is less exposed to a noisy machine.
-    paired = [
-        g.requests_per_second / b.requests_per_second
-        for g, b in zip(results["gingee"], results["bare"], strict=True)
-    ]
     print()
-    for name in ("gingee", "bare"):
+    for name in results:
         print(
-            f"{name:<6}  {rps[name]:10.1f} req/s   p99 {p99[name]:7.2f} ms   "
+            f"{name:<10}  {rps[name]:10.1f} req/s   p99 {p99[name]:7.2f} ms   "
             f"server cpu {cpu[name]:6.1f} us/req   (median of {args.rounds})"
         )
-    verdict = "meets" if throughput_ratio >= GOAL else "BELOW"
-    print(f"throughput gingee/bare: {throughput_ratio:.3f} ({verdict} the {GOAL} goal)")
-    print(f"p99 latency gingee/bare: {latency_ratio:.3f}")
-    print(f"server cpu per request bare/gingee: {cpu_ratio:.3f} (estimates the ratio on a quiet machine)")
-    if len(paired) > 1:
+    summary: dict[str, object] = {
+        "tool": args.tool_used,
+        "results": {
+            name: [{k: v for k, v in asdict(r).items() if k != "raw"} for r in runs]
+            for name, runs in results.items()
+        },
+        "requests_per_second": rps,
+        "p99_ms": p99,
+        "cpu_us_per_request": cpu,
+    }
+    for name in (n for n in results if n != "bare"):
+        label = "gingee/bare" if name == "gingee" else f"{name}/bare"
+        throughput = rps[name] / rps["bare"]
+        # Server CPU time per request moves much less than req/s when other processes compete for the
+        # CPUs: bare/gingee estimates the saturated throughput ratio on a quiet machine.
+        cpu_ratio = cpu["bare"] / cpu[name]
+        rounds = paired(results, name, "bare")
+        print(ratio_line(f"throughput {label}", throughput, GOAL))
+        print(ratio_line(f"p99 latency {label}", p99[name] / p99["bare"]))
+        print(ratio_line(f"server cpu per request, bare over {name}", cpu_ratio) + " (estimates the ratio)")
+        if len(rounds) > 1:
+            print(
+                f"throughput {label} per round: {', '.join(f'{r:.3f}' for r in rounds)} "
+                f"(median {statistics.median(rounds):.3f})"
+            )
+        key = "" if name == "gingee" else f"{name}_"
+        summary[f"{key}throughput_ratio"] = throughput
+        summary[f"{key}latency_ratio"] = p99[name] / p99["bare"]
+        summary[f"{key}cpu_ratio"] = cpu_ratio
+        summary[f"{key}paired_throughput_ratios"] = rounds
+    if "gingee-off" in results:
+        on_off = rps["gingee"] / rps["gingee-off"]
+        rounds = paired(results, "gingee", "gingee-off")
+        cpu_cost = cpu["gingee"] / cpu["gingee-off"] - 1
         print(
-            f"throughput gingee/bare per round: {', '.join(f'{r:.3f}' for r in paired)} "
-            f"(median {statistics.median(paired):.3f})"
+            ratio_line("throughput metrics on/off", on_off)
+            + f" (metrics cost {100 * (1 - on_off):.1f}% of throughput; goal under {100 * METRICS_GOAL:g}%)"
         )
+        if len(rounds) > 1:
+            print(
+                f"throughput metrics on/off per round: {', '.join(f'{r:.3f}' for r in rounds)} "
+                f"(median {statistics.median(rounds):.3f})"
+            )
+        print(f"server cpu per request, metrics on over off: {1 + cpu_cost:.3f} ({100 * cpu_cost:+.1f}%)")
+        summary.update(metrics_on_off_ratio=on_off, metrics_paired_on_off=rounds, metrics_cpu_cost=cpu_cost)
     if not use_wrk:
         print(
             "note: wrk was not used; these figures come from the Python fallback (client-bound on few cores)"
         )
     if args.json:
-        summary = {
-            "tool": tool,
-            "results": {
-                name: [{k: v for k, v in asdict(r).items() if k != "raw"} for r in runs]
-                for name, runs in results.items()
-            },
-            "requests_per_second": rps,
-            "p99_ms": p99,
-            "throughput_ratio": throughput_ratio,
-            "latency_ratio": latency_ratio,
-            "cpu_us_per_request": cpu,
-            "cpu_ratio": cpu_ratio,
-            "paired_throughput_ratios": paired,
-        }
         print(json.dumps(summary))
     failed = any(r.errors or r.non_2xx for runs in results.values() for r in runs)
     if failed:

@@ -20,11 +20,7 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import _servers
+from _servers import HERE, ServerProcess, free_port
 from ws_client import Client
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 GOAL = 0.9
 
 GINGEE_HANDLER = """
@@ -52,20 +48,10 @@ async def handle(socket, ctx):
 # --- servers -------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, from /proc (NaN where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    seconds = _servers.cpu_seconds(pid)
+    return float("nan") if seconds is None else seconds
 
 
 def gingee_project(root: Path, port: int) -> Path:
@@ -80,23 +66,18 @@ def gingee_project(root: Path, port: int) -> Path:
     return root
 
 
-class Server:
-    """A server subprocess; output goes to a log file shown if it fails."""
+class Server(ServerProcess):
+    """A server subprocess (on CPU 0 with `pin`); `wait_ready()` waits for a websocket to say "ready"."""
 
     def __init__(self, name: str, command: list[str], port: int, pin: bool) -> None:
-        self.name = name
-        self.port = port
-        if pin and shutil.which("taskset"):
-            command = ["taskset", "-c", "0", *command]
-        self.log = tempfile.NamedTemporaryFile(prefix=f"ws-bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        super().__init__(name, command, port, 0 if pin else None, log_prefix="ws-bench")
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Poll until a websocket opens and says "ready"."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{Path(self.log.name).read_text()[-3000:]}")
+            if self.exited():
+                raise RuntimeError(f"{self.name} exited:\n{self.output(3000)}")
             said: list[str] = []
             try:
                 client = await Client.connect(
@@ -112,17 +93,6 @@ class Server:
                 raise RuntimeError(f"{self.name} answered {said[0]!r}, not 'ready'")
             return
         raise RuntimeError(f"{self.name} did not accept websockets on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 # --- the load ------------------------------------------------------------------------------------
