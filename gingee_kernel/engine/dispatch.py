@@ -11,7 +11,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..errors import HttpError
@@ -122,8 +122,10 @@ class Engine:
                     task = asyncio.current_task(loop)
                     assert task is not None
                     budget = pipeline.limits.request_timeout
-                    entry = _Deadline(loop.time() + budget, task, response)
-                    deadlines.add(entry)
+                    entry = _Deadline(deadlines.clock() + budget, task, response)
+                    deadlines.pending.add(entry)  # Deadlines.add(entry), inline
+                    if entry.when < deadlines.timer_at:
+                        deadlines._arm(entry.when)
                     try:
                         await pipeline.run(target, request, response)
                     except asyncio.CancelledError:
@@ -258,13 +260,17 @@ class Deadlines:
     budget), which re-arms it.
     """
 
-    __slots__ = ("loop", "pending", "timer", "timer_at")
+    __slots__ = ("clock", "loop", "pending", "timer", "timer_at")
 
     #: asyncio runs a timer once `when < loop.time() + clock resolution`; deadlines are due by the same rule.
     RESOLUTION = time.get_clock_info("monotonic").resolution
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        #: The loop's clock: `loop.time()`, read straight from time.monotonic for asyncio's own loops.
+        self.clock: Callable[[], float] = (
+            time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
+        )
         self.pending: set[_Deadline] = set()
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = math.inf

@@ -136,7 +136,7 @@ class GingeeHandler(tornado.web.RequestHandler):
         chunks = self._chunks
         incoming = Incoming(
             request.method or "GET",
-            self.app_path(),
+            self.app_path() if self.prefix else request.path,
             request.query,
             request.full_url(),
             request.headers,

@@ -3,6 +3,8 @@ at its own deadline, earliest first, whatever order they arrive in. Driven by a 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from gingee_kernel.engine.dispatch import Deadlines, _Deadline
@@ -109,3 +111,13 @@ def test_finished_requests_are_never_cancelled_and_a_streaming_reply_is_left_alo
     assert not streaming.expired and streaming.task.cancels == 0
     assert late.expired and late.task.cancels == 1
     assert not deadlines.pending and loop.live() == []
+
+
+def test_the_clock_is_the_loops():
+    loop = asyncio.new_event_loop()
+    try:
+        assert Deadlines(loop).clock is time.monotonic  # what BaseEventLoop.time() reads
+    finally:
+        loop.close()
+    fake = FakeLoop()
+    assert Deadlines(fake).clock == fake.time  # type: ignore[arg-type]
