@@ -228,14 +228,16 @@ class BodylessGingeeHandler(GingeeHandler):
         self._reason = tornado.httputil.responses[200]
 
 
+#: The request headers that announce a body (Content-Type too: Tornado parses a form or multipart body
+#: by it even when it is empty).
+BODY_HEADERS = frozenset({"Content-Length", "Transfer-Encoding", "Content-Type"})
+
+
 def announces_no_body(request: tornado.httputil.HTTPServerRequest) -> bool:
     """True if the request's headers say it has no body at all (so Tornado reads none)."""
-    headers = request.headers
-    return (
-        "Content-Length" not in headers
-        and "Transfer-Encoding" not in headers
-        and ("Content-Type" not in headers)
-    )
+    # HTTPHeaders iterates over its normalised names ("Content-Length"): one pass over the request's
+    # few headers rather than three lookups.
+    return BODY_HEADERS.isdisjoint(request.headers)
 
 
 def bodyless_handler(

@@ -40,6 +40,8 @@ def request(**headers: str) -> HTTPServerRequest:
         ({"Content-Length": "5"}, GingeeHandler),
         ({"Transfer-Encoding": "chunked"}, GingeeHandler),
         ({"Content-Type": "multipart/form-data"}, GingeeHandler),
+        ({"content-length": "3"}, GingeeHandler),
+        ({"TRANSFER-ENCODING": "chunked"}, GingeeHandler),
     ],
 )
 def test_only_requests_that_announce_no_body_are_bodyless(headers, expected):
