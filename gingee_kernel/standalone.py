@@ -45,6 +45,11 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
         log.log(level, "%d %s %s %.1fms", status, request.method, request.uri, 1000 * request.request_time())
 
 
+#: Group references (`\1`, `(?P=name)`, `(?(1)...)`), whose meaning would change once the patterns are
+#: combined into one regex: a table with them is routed by Tornado.
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
 class _FastRoute(NamedTuple):
     """What `_Application` needs to send a request straight to the apps' catch-all handler."""
 
@@ -89,7 +94,11 @@ class _Application(tornado.web.Application):
         for rule in rules[:-1]:
             if isinstance(rule.matcher, UpgradeMatcher):
                 upgrades = True
-            elif isinstance(rule.matcher, tornado.routing.PathMatches) and rule.matcher.regex.flags == re.U:
+            elif (
+                isinstance(rule.matcher, tornado.routing.PathMatches)
+                and rule.matcher.regex.flags == re.U
+                and not _GROUP_REFERENCE.search(rule.matcher.regex.pattern)
+            ):
                 patterns.append(rule.matcher.regex.pattern)
             else:
                 return None

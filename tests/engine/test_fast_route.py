@@ -92,3 +92,19 @@ async def test_a_rule_it_cannot_reason_about_turns_the_fast_route_off(tmp_path):
         assert delegate.handler_class is BodylessGingeeHandler
     finally:
         await server.stop()
+
+
+async def test_patterns_with_group_references_are_routed_by_tornado(tmp_path):
+    class Echo(tornado.web.RequestHandler):
+        pass
+
+    server = Server(tmp_path, host="127.0.0.1", port=0)
+    server.extra_handlers.append((r"/twice/(\w+)/\1", Echo))
+    await server.start()
+    try:
+        app = server.http.request_callback  # type: ignore[union-attr]
+        assert app._fast is None
+        assert app.find_handler(request("GET", "/twice/a/a", {})).handler_class is Echo
+        assert app.find_handler(request("GET", "/twice/a/b", {})).handler_class is BodylessGingeeHandler
+    finally:
+        await server.stop()
