@@ -295,7 +295,7 @@ class Deadlines:
     def _expire(self) -> None:
         self.timer = None
         self.timer_at = math.inf
-        due = self.loop.time() + self.RESOLUTION
+        due = self.clock() + self.RESOLUTION
         earliest = math.inf
         for entry in list(self.pending):
             if entry.when < due:
