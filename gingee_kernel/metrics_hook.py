@@ -10,15 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from .engine.observe import Exchange
-from .metrics import LIMIT_ERRORS, _http_series, http_series, record_limit_rejection, track_engine
+from .metrics import LIMIT_ERRORS, http_series, record_limit_rejection, track_engine
 
 
 def observe(exchange: Exchange) -> None:
     """Record one finished request (an `Engine.observers` entry)."""
-    series = _http_series.get((exchange.app, exchange.route, exchange.method, exchange.status // 100))
-    if series is None:
-        series = http_series(exchange.app, exchange.route, exchange.method, exchange.status)
-    series.record(exchange.duration)
+    http_series(exchange.app, exchange.route, exchange.method, exchange.status).record(exchange.duration)
     if exchange.error:
         limit = LIMIT_ERRORS.get(exchange.error)
         if limit is not None:

@@ -101,53 +101,11 @@ class Engine:
                     await self.project.refresh(name)
             run = self._route(incoming, response, exchange)
             if run is not None:
-                pipeline, target, request = run
-                # The concurrency caps: Gate.enter() refuses with 503 when a gate is full (the global
-                # one first); otherwise both counts are taken here and given back in the finally below.
-                gate, app_gate = self.gate, pipeline.gate
-                if gate.inflight >= gate.cap:
-                    gate.enter()
-                if app_gate.inflight >= app_gate.cap:
-                    app_gate.enter()
-                gate.inflight += 1
-                app_gate.inflight += 1
-                try:
-                    # The time budget: cancel this very task when it runs out (no extra task per
-                    # request); a reply that started streaming is left alone. One timer per loop
-                    # serves every deadline (Deadlines).
-                    loop = asyncio.get_running_loop()
-                    deadlines = self._deadlines
-                    if deadlines is None or deadlines.loop is not loop:
-                        deadlines = self._deadlines = Deadlines(loop)
-                    task = asyncio.current_task(loop)
-                    assert task is not None
-                    budget = pipeline.limits.request_timeout
-                    entry = _Deadline(deadlines.clock() + budget, task, response)
-                    deadlines.pending.add(entry)  # Deadlines.add(entry), inline
-                    if entry.when < deadlines.timer_at:
-                        deadlines._arm(entry.when)
-                    try:
-                        await pipeline.run(target, request, response)
-                    except asyncio.CancelledError:
-                        if not entry.expired:
-                            raise
-                        if hasattr(task, "uncancel"):
-                            task.uncancel()
-                        raise HttpError(
-                            504,
-                            "GATEWAY_TIMEOUT",
-                            f"the request took longer than its {budget:g} s budget",
-                            extra={"timeout_ms": int(budget * 1000)},
-                        ) from None
-                    finally:
-                        deadlines.pending.discard(entry)
-                finally:
-                    app_gate.inflight -= 1
-                    gate.inflight -= 1
+                await self._run(*run, response)
         except HttpError as error:
             if exchange is not None:
                 exchange.error = error.code
-            if response._stream:
+            if response.streaming:
                 log.warning("error after the stream started: %s", error)
             else:
                 error_response(error, response)
@@ -156,7 +114,7 @@ class Engine:
                 exchange.error = "INTERNAL_SERVER_ERROR"
             request_id = uuid.uuid4().hex[:12]
             log.exception("request %s %s failed (request id %s)", incoming.method, incoming.path, request_id)
-            if not response._stream:
+            if not response.streaming:
                 error_response(
                     HttpError(
                         500,
@@ -189,18 +147,14 @@ class Engine:
         """The script to run for `incoming`, or None once `response` holds the answer (redirects, static
         files); raises HttpError for the app-level refusals."""
         path = incoming.path
-        _, _, tail = path.partition("/")
-        name, slash, rest = tail.partition("/")  # as split(): the app, then the rest of the raw path
-        rest = slash + rest
+        name, rest = self.split(path)
         if not name:
             default = self.project.config.get("default_app")
             if default:
                 response.headers["Location"] = f"{default}/"
                 response.send(b"", status=302, content_type="text/plain")
                 return None
-        app = self.project.apps.get(name)
-        if app is None:
-            app = self.app_for(name)  # raises 404 or 503
+        app = self.app_for(name)
         if exchange is not None:
             exchange.app = name
         if app.maintenance:
@@ -234,6 +188,42 @@ class Engine:
             incoming.remote_ip,
         )
         return pipeline, target, request
+
+    async def _run(self, pipeline: AppPipeline, target: Target, request: Request, response: Response) -> None:
+        """Run the target within the concurrency caps (503, the global one first) and the app's time
+        budget (504): this very task is cancelled when it runs out, unless the reply is streaming."""
+        self.gate.enter()
+        try:
+            pipeline.gate.enter()
+            try:
+                loop = asyncio.get_running_loop()
+                deadlines = self._deadlines
+                if deadlines is None or deadlines.loop is not loop:
+                    deadlines = self._deadlines = Deadlines(loop)
+                task = asyncio.current_task(loop)
+                assert task is not None
+                budget = pipeline.limits.request_timeout
+                entry = _Deadline(deadlines.clock() + budget, task, response)
+                deadlines.add(entry)
+                try:
+                    await pipeline.run(target, request, response)
+                except asyncio.CancelledError:
+                    if not entry.expired:
+                        raise
+                    if hasattr(task, "uncancel"):
+                        task.uncancel()
+                    raise HttpError(
+                        504,
+                        "GATEWAY_TIMEOUT",
+                        f"the request took longer than its {budget:g} s budget",
+                        extra={"timeout_ms": int(budget * 1000)},
+                    ) from None
+                finally:
+                    deadlines.discard(entry)
+            finally:
+                pipeline.gate.leave()
+        finally:
+            self.gate.leave()
 
 
 class _Deadline:

@@ -77,7 +77,7 @@ class Request:
             self.query = {}
         self._cookies: dict[str, str] | None = None
         self.files: dict[str, UploadedFile] = {}
-        self.body: Any = self._parse_body() if raw_body else None
+        self.body: Any = self._parse_body()
 
     @property
     def cookies(self) -> dict[str, str]:

@@ -90,12 +90,7 @@ class Response:
         if self.sent:
             log.error("response already sent: a second send() was ignored (status %s)", status or self.status)
             return
-        kind = type(data)
-        if kind is dict or kind is list:  # encode_body's first case, inline: most replies are JSON
-            self.body = _json(data).encode("utf-8")
-            self.headers["Content-Type"] = content_type or "application/json"
-        else:
-            self.body, self.headers["Content-Type"] = encode_body(data, content_type)
+        self.body, self.headers["Content-Type"] = encode_body(data, content_type)
         if status is not None:
             self.status = status
         self.sent = True

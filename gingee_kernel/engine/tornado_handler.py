@@ -13,7 +13,6 @@ from tornado.iostream import StreamClosedError
 from ..errors import HttpError
 from .dispatch import Engine, Incoming, error_response
 from .observe import Exchange
-from .response import Response
 
 
 class _TornadoTransport:
@@ -153,24 +152,7 @@ class GingeeHandler(tornado.web.RequestHandler):
     def _write_response(self, response: Any, close: bool = False) -> None:
         if response.status != self._status_code:
             self.set_status(response.status)
-        if isinstance(response, Response):
-            # What _apply_headers(self, response.header_lines()) does, without building the list.
-            headers = response.headers
-            if "Content-Type" not in headers:
-                self.clear_header("Content-Type")
-            own = self._headers
-            for name, value in headers.items():
-                if type(value) is str and (name, value) in _CHECKED:  # never a Set-Cookie pair
-                    own[name] = value
-                elif name.lower() == "set-cookie":
-                    self.add_header(name, value)
-                else:
-                    _set_header(self, name, value)
-            if response._cookies:
-                for name, value in response.cookie_lines():
-                    self.add_header(name, value)
-        else:
-            _apply_headers(self, response.header_lines())
+        _apply_headers(self, response.header_lines())
         if close:
             # Tornado closes the connection itself when we answer before the body was read.
             self.set_header("Connection", "close")
