@@ -30,7 +30,7 @@ from .. import live
 from ..engine.config import server_config
 from ..engine.dispatch import Engine
 from ..engine.project import Project, load_server_config
-from ..engine.tornado_handler import GingeeHandler
+from ..engine.tornado_handler import GingeeHandler, announces_no_body
 from ..jobqueue.service import SHARED_KEY, QueueService, close_service, start_project_queue
 from ..metrics_export import exposition
 from ..metrics_hook import install as install_metrics
@@ -63,12 +63,25 @@ class _SecretHandler(GingeeHandler):
     def initialize(self, engine: Engine, prefix: str = "", secret: str = "") -> None:
         super().initialize(engine, prefix)
         self.secret = secret
+        self._stranger = False
 
     async def prepare(self) -> None:
-        if not _has_secret(self.request, self.secret):
+        if _has_secret(self.request, self.secret):
+            await super().prepare()
+        elif announces_no_body(self.request):
+            # Refused once Tornado has read the whole (empty) request, so the connection stays open:
+            # answered from prepare, a streaming handler's connection would be closed after the 403.
+            self._stranger = True
+        else:
+            _refuse(self)  # before reading a stranger's body; Tornado closes the connection after it
+
+    async def _serve(self) -> None:
+        if self._stranger:
             _refuse(self)
-            return
-        await super().prepare()
+        else:
+            await super()._serve()
+
+    get = post = put = patch = delete = head = options = _serve  # type: ignore[assignment]
 
 
 class _SecretSocketHandler(WebSocketHandler):

@@ -4,8 +4,10 @@ default_include middleware and secrets, and the printed URL finds the server's b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,29 @@ async def test_the_port_answers_only_the_jupyter_server(host: LiveHost) -> None:
         assert json.loads(await socket.read_message() or "null") == {"echo": "hi"}
     finally:
         await shut(socket)
+
+
+async def test_a_refused_request_leaves_the_connection_usable(host: LiveHost) -> None:
+    """A 403 to a bodyless request keeps the connection open: a client (or the extension's pooled
+    client) that reuses it gets its next answer, not a reset."""
+    host.call(install(host, App.load(host.dir / "web" / "echo")))
+    port = host.listen()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def get(extra: str) -> tuple[bytes, Any]:
+        writer.write(f"GET /echo/word HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+        assert length is not None, head
+        return head.split(b"\r\n", 1)[0], json.loads(await reader.readexactly(int(length.group(1))))
+
+    try:
+        status, body = await get("")
+        assert (status, body["error"]) == (b"HTTP/1.1 403 Forbidden", "ACCESS_DENIED")
+        status, body = await get(f"{live.SECRET_HEADER}: {host.secret}\r\n")  # the same connection
+        assert (status, body) == (b"HTTP/1.1 200 OK", {"word": "swordfish"})
+    finally:
+        writer.close()
 
 
 async def test_a_notebook_app_is_not_replaced_by_the_disk_app_of_its_name(host: LiveHost) -> None:
