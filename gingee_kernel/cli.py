@@ -12,10 +12,39 @@ from .errors import GingeeError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .standalone import serve
+    workers = args.workers or _cpu_count()
+    if workers == 1:
+        from .standalone import serve
 
-    asyncio.run(serve(Path(args.project), dev=args.dev, host=args.host, port=args.port))
-    return 0
+        asyncio.run(serve(Path(args.project), dev=args.dev, host=args.host, port=args.port))
+        return 0
+    if args.dev:
+        raise ValueError(
+            f"--dev reloads files and grants permissions in one process: drop --dev to serve with "
+            f"--workers {args.workers}, or drop --workers to develop"
+        )
+    from .cluster import serve_cluster
+
+    return serve_cluster(Path(args.project), workers=workers, host=args.host, port=args.port)
+
+
+def _cpu_count() -> int:
+    import tornado.process
+
+    return tornado.process.cpu_count()
+
+
+def _worker_count(text: str) -> int:
+    """`--workers`: a whole number >= 0 (0: one per CPU)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of processes (0: one per CPU), not {text!r}"
+        ) from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (one per CPU) or more processes, not {count}")
+    return count
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -81,6 +110,13 @@ def parser() -> argparse.ArgumentParser:
         "--dev",
         action="store_true",
         help="development mode: reload changed scripts and manifests, grant what pmft.json declares",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="processes serving the port (default 1; 0: one per CPU); see docs/serving.md",
     )
     serve.set_defaults(run=_serve)
 

@@ -116,6 +116,11 @@ BUILD_INFO = ("gingee_build_info", "Gingee version (always 1).")
 HTTP_IN_FLIGHT = ("gingee_http_requests_in_flight", "Script requests being answered now, by app.")
 QUEUE_DEPTH = ("gingee_queue_depth", "Jobs waiting to run, by app.")
 
+#: Multiprocess mode (`gingee serve --workers N`) only: each worker's requests in flight, written by
+#: `publish_in_flight()` and summed over the live workers by prometheus-client (it reads its files, not a
+#: registry). In one process the live family from the gates is reported instead.
+HTTP_IN_FLIGHT_SHARED = Gauge(*HTTP_IN_FLIGHT, ["app"], registry=None, multiprocess_mode="livesum")
+
 _job_children: dict[tuple[str, ...], Any] = {}  # label children of JOBS and JOB_DURATION, looked up once
 
 
@@ -322,22 +327,42 @@ class LiveCollector:
                 depths[app] = depths.get(app, 0) + int(depth)
         self.depths = depths
 
-    def collect(self) -> Iterator[Metric]:
-        """Yield the live metric families."""
+    def collect(self, in_flight: bool = True) -> Iterator[Metric]:
+        """Yield the live metric families (requests in flight only if `in_flight`)."""
         info = GaugeMetricFamily(*BUILD_INFO, labels=["version"])
         info.add_metric([__version__], 1)
         yield info
-        inflight: dict[str, int] = {}
-        for engine in list(_engines):
-            for name, app in list(engine.project.apps.items()):
-                pipeline = getattr(app, "pipeline", None)
-                if pipeline is not None:
-                    inflight[name] = inflight.get(name, 0) + pipeline.gate.inflight
-        family = GaugeMetricFamily(*HTTP_IN_FLIGHT, labels=["app"])
-        for name, count in sorted(inflight.items()):
-            family.add_metric([name], count)
-        yield family
+        if in_flight:
+            family = GaugeMetricFamily(*HTTP_IN_FLIGHT, labels=["app"])
+            for name, count in sorted(requests_in_flight().items()):
+                family.add_metric([name], count)
+            yield family
         family = GaugeMetricFamily(*QUEUE_DEPTH, labels=["app"])
         for name, depth in sorted(self.depths.items()):
             family.add_metric([name], depth)
         yield family
+
+
+def requests_in_flight() -> dict[str, int]:
+    """Script requests being answered now in this process, by app (from the tracked engines' gates)."""
+    inflight: dict[str, int] = {}
+    for engine in list(_engines):
+        for name, app in list(engine.project.apps.items()):
+            pipeline = getattr(app, "pipeline", None)
+            if pipeline is not None:
+                inflight[name] = inflight.get(name, 0) + pipeline.gate.inflight
+    return inflight
+
+
+_published_in_flight: set[str] = set()
+
+
+def publish_in_flight() -> None:
+    """Multiprocess mode: write this process's requests in flight to `HTTP_IN_FLIGHT_SHARED` (apps no
+    longer loaded drop to 0). The exposition calls it at each scrape, and workers every second."""
+    counts = requests_in_flight()
+    for name in _published_in_flight - counts.keys():
+        HTTP_IN_FLIGHT_SHARED.labels(name).set(0)
+    for name, count in counts.items():
+        HTTP_IN_FLIGHT_SHARED.labels(name).set(count)
+    _published_in_flight.update(counts)

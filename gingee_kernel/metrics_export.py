@@ -1,9 +1,10 @@
 """The metrics exposition, host-neutral: `await exposition(accept)` gives `(body, content_type)`.
 
 One process: Gingee's registry, the live series and this process's `process_*` series. Several worker
-processes (`PROMETHEUS_MULTIPROC_DIR` set in the environment before Python starts, as `gingee serve
---workers N` will do): the series every worker recorded, merged by prometheus-client's multiprocess
-collector from the files in that folder, plus the live series of the worker answering the scrape.
+processes (`PROMETHEUS_MULTIPROC_DIR` set in the environment before prometheus-client is imported, as
+`gingee serve --workers N` does): the series every worker recorded, merged by prometheus-client's
+multiprocess collector from the files in that folder (requests in flight included: each worker publishes
+its own, see `metrics.publish_in_flight`), plus build info and queue depth from the worker answering.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .metrics import REGISTRY, LiveCollector
+from .metrics import REGISTRY, LiveCollector, publish_in_flight
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -34,7 +35,10 @@ class Scrape:
         self.process = ProcessCollector(registry=None)
 
     async def refresh(self) -> None:
-        """Read the values that need awaiting (queue depths) before `collect`."""
+        """Read the values that need awaiting (queue depths) before `collect`; in multiprocess mode, publish
+        this process's requests in flight so the merged gauge holds its current share."""
+        if multiprocess_dir() is not None:
+            publish_in_flight()
         await self.live.refresh()
 
     def collect(self) -> Iterator[Metric]:
@@ -42,10 +46,11 @@ class Scrape:
         path = multiprocess_dir()
         if path is not None:
             yield from MultiProcessCollector(None, path=path).collect()
+            yield from self.live.collect(in_flight=False)
         else:
             yield from REGISTRY.collect()
             yield from self.process.collect()
-        yield from self.live.collect()
+            yield from self.live.collect()
 
 
 SCRAPE = Scrape()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import re
 import signal
+import socket
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import tornado.httpserver
 import tornado.httputil
+import tornado.ioloop
 import tornado.netutil
 import tornado.routing
 import tornado.web
@@ -26,6 +29,8 @@ from .engine.tornado_handler import (
 )
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
+from .metrics import publish_in_flight
+from .metrics_export import multiprocess_dir
 from .metrics_http import setup as setup_metrics
 from .modules.ws.tornado_host import UpgradeMatcher, websocket_rule
 
@@ -151,10 +156,20 @@ def make_application(
 
 
 class Server:
-    """A running `gingee serve`: project, engine and HTTP server. Use `start()` then `stop()`."""
+    """A running `gingee serve`: project, engine and HTTP server. Use `start()` then `stop()`.
+
+    `sockets`: listening sockets bound already (a cluster worker's, shared with its siblings); without
+    them `start()` binds `host` and `port`.
+    """
 
     def __init__(
-        self, project_dir: Path | str, *, dev: bool = False, host: str | None = None, port: int | None = None
+        self,
+        project_dir: Path | str,
+        *,
+        dev: bool = False,
+        host: str | None = None,
+        port: int | None = None,
+        sockets: list[socket.socket] | None = None,
     ) -> None:
         self.project = Project(project_dir, dev=dev)
         self.engine = Engine(self.project)
@@ -162,6 +177,7 @@ class Server:
         self.host = host or server_cfg["host"]
         self.port = server_cfg["port"] if port is None else port
         self.http: tornado.httpserver.HTTPServer | None = None
+        self.sockets = sockets
         #: (regex, handler, kwargs) tuples served before the apps; add to it before start().
         self.extra_handlers: list[Any] = [websocket_rule(self.engine), *setup_metrics(self.engine)]
 
@@ -176,7 +192,7 @@ class Server:
         self.extra_handlers += queue_api_handlers(queue, self.project.config)
         app = make_application(self.engine, self.extra_handlers)
         self.http = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=2**40)
-        sockets = tornado.netutil.bind_sockets(self.port, self.host)
+        sockets = self.sockets or tornado.netutil.bind_sockets(self.port, self.host)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         return self.port
@@ -193,24 +209,41 @@ class Server:
         await self.project.close()
 
 
-async def serve(project_dir: Path, *, dev: bool, host: str | None, port: int | None) -> None:
-    """Run until SIGINT/SIGTERM; SIGHUP reloads every app."""
-    server = Server(project_dir, dev=dev, host=host, port=port)
+async def serve(
+    project_dir: Path,
+    *,
+    dev: bool,
+    host: str | None,
+    port: int | None,
+    sockets: list[socket.socket] | None = None,
+    worker: int | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM; SIGHUP reloads every app. A cluster worker passes the shared `sockets`
+    and its number (`worker`, from 1), which its start line names."""
+    server = Server(project_dir, dev=dev, host=host, port=port, sockets=sockets)
     bound = await server.start()
     # Move what loading created (~150k objects: schemas, modules, apps) out of the cyclic GC's reach;
     # otherwise every full collection rescans it, which costs more than websocket fan-out itself.
     gc.collect()
     gc.freeze()
     names = ", ".join(sorted(server.project.apps)) or "none"
+    who = "" if worker is None else f"worker {worker} (pid {os.getpid()}) "
     print(
-        f"gingee: serving {server.project.dir} on http://{server.host}:{bound}/ (apps: {names})", flush=True
+        f"gingee: {who}serving {server.project.dir} on http://{server.host}:{bound}/ (apps: {names})",
+        flush=True,
     )
     for name, error in sorted(server.project.errors.items()):
-        print(f"gingee: app '{name}' not loaded: {error}", flush=True)
+        print(f"gingee: {who}app '{name}' not loaded: {error}", flush=True)
+    publisher = None
+    if multiprocess_dir() is not None:  # keep this process's share of the requests in flight current
+        publisher = tornado.ioloop.PeriodicCallback(publish_in_flight, 1000)
+        publisher.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(server.project.reload()))
     await stop.wait()
+    if publisher is not None:
+        publisher.stop()
     await server.stop()
