@@ -23,7 +23,9 @@ from .model import (
     inferred_permissions,
     normalise_methods,
     replace_route,
+    socket_scripts,
     validated,
+    websocket_section,
     with_module_config,
 )
 from .reply import BufferTransport, Reply
@@ -32,6 +34,7 @@ from .serving import ServeInfo, announce
 
 if TYPE_CHECKING:
     from .jobs_widget import JobsView
+    from .live_socket import LiveSocket
 
 _REPRESENTATION = ("content-type", "content-encoding", "content-language")
 
@@ -80,6 +83,8 @@ class App:
         self.routes: list[NotebookRoute] = []
         self.jobs = JobTable(self)
         self.extra_grants: set[str] = set()
+        #: `@app.websocket` functions by the box script app.json `websockets` names them as.
+        self.socket_functions: dict[str, Handler] = {}
         self.serving: ServeInfo | None = None
         self._lock = threading.Lock()
         self._stop_hooks: list[Callable[[], None]] = []  # open views to stop with the app
@@ -119,6 +124,30 @@ class App:
 
         return register
 
+    def websocket(self, path: str = "/ws", **options: Any) -> Callable[[Handler], Handler]:
+        """Decorator: accept websockets at `path` with `func(socket, ctx)`, the app's one endpoint.
+
+        `options` are app.json `websockets` keys (`allowed_origins`, `max_message_bytes`, `idle_timeout`,
+        `max_connections`), and `auth`: a function `auth(ctx)` or a box script. Re-running replaces it."""
+        label = "@app.websocket"
+        section = websocket_section(path, options)
+        validated({**self.config, "websockets": section}, label)  # a bad option fails in the defining cell
+        auth = options.get("auth")
+
+        def register(func: Handler) -> Handler:
+            if not callable(func):
+                raise AppConfigError(label, "/websockets/handler", "a function handler(socket, ctx)")
+            functions = {section["handler"]: func}
+            if callable(auth):
+                functions[section["auth"]] = auth
+            with self._lock:
+                self.config = {**self.config, "websockets": section}
+                self.socket_functions = functions
+            self._refresh()
+            return func
+
+        return register
+
     def grant(self, *permissions: str) -> App:
         """Grant modules the app uses indirectly (inferred grants cover direct use)."""
         self.extra_grants |= set(permissions)
@@ -134,6 +163,7 @@ class App:
     def permissions(self) -> set[str]:
         """What the app needs: configured modules, modules its handlers reference, explicit grants."""
         funcs = [r.func for r in self.routes] + [j.func for j in self.jobs.values()]
+        funcs += socket_scripts(self.config, self.socket_functions).values()
         needed = inferred_permissions(self.config, funcs) | self.extra_grants
         return needed | {"queue"} if self.jobs else needed  # jobs run on the queue
 
@@ -186,6 +216,16 @@ class App:
         if response.status in (204, 304):  # as the HTTP hosts (Tornado) send them: no representation headers
             headers = [(k, v) for k, v in headers if k.lower() not in _REPRESENTATION]
         return Reply(response.status, headers, response.body or b"")
+
+    def connect(
+        self, path: str = "/ws", *, query: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> LiveSocket:
+        """Open a websocket to the app in-process, as a client would (`ws.send(...)`, `ws.receive()`)."""
+        from .live_socket import connect
+
+        host = LiveHost.get()
+        host.call(install(host, self))
+        return connect(host, self.name, path, query or {}, headers or {})
 
     def serve(self) -> ServeInfo:
         """Serve the app live under Jupyter (`{base_url}gingee/<name>/`) from this kernel, and say where."""

@@ -2,7 +2,9 @@
 
 A route's script `box/routes/<function>.py` holds the function (its `@app.route` removed) and everything it
 reaches (see closure.py); a job's script `box/jobs/<name>.py` does the same, mapped in app.json
-`queue.jobs`. `app.export(dir)` reads a live App (spec.live_spec); `gingee export NOTEBOOK` reads the file
+`queue.jobs`; the `@app.websocket` handler (and an auth function) go to `box/websockets/handler.py`
+(`auth.py`), named in app.json `websockets`.
+`app.export(dir)` reads a live App (spec.live_spec); `gingee export NOTEBOOK` reads the file
 without running it (spec.static_specs). Both end in the same `plan`.
 """
 
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import manifest
 from ..errors import ManifestError
 from .closure import MARKER, Script, collect, gated, render, shared_state
-from .model import GATED, AppConfigError, validated
+from .model import GATED, AppConfigError, socket_scripts, validated
 from .source import ExportError, Notebook, cells_from_file
 from .spec import AppSpec, Handler, live_spec, static_specs
 
@@ -71,6 +73,13 @@ def plan(spec: AppSpec) -> dict[str, str]:
             texts[rel] = render(script, doc)
         else:
             texts[rel] = render(script, doc, _job_handle(script, name, options))
+    section = config.get("websockets") or {}
+    for rel, handler in socket_scripts(config, spec.sockets).items():
+        role = "websocket auth" if rel == section.get("auth") else "websocket handler"
+        scripts[rel] = script = collect(handler, role)
+        where = f"/{spec.name}{section.get('path', '/ws')}"
+        doc = f"The {role} of {where}: `{handler.name}` ({handler.stmt.cell.label})."
+        texts[rel] = render(script, doc, _socket_handle(script, rel))
     if config is not spec.config:
         try:
             validated(config, f"{spec.name}: queue.jobs")
@@ -130,6 +139,16 @@ def _job_handle(script: Script, name: str, options: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _socket_handle(script: Script, rel: str) -> str:
+    """`handle = <function>`: app.json `websockets` scripts are called by the name `handle`."""
+    handler = script.handler
+    if handler.name == "handle":
+        return ""
+    if "handle" in script.defined:
+        raise ExportError(f"rename `handle` ({handler.stmt.cell.label}): box/{rel} needs that name")
+    return f"handle = {handler.name}"
+
+
 def _json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -137,7 +156,7 @@ def _json(data: Any) -> str:
 def write(folder: Path, files: dict[str, str]) -> Path:
     """Write the files atomically; remove stale generated scripts, never anything else."""
     box = folder / "box"
-    for sub in ("routes", "jobs"):
+    for sub in ("routes", "jobs", "websockets"):
         for old in (box / sub).glob("*.py") if (box / sub).is_dir() else []:
             rel = f"box/{sub}/{old.name}"
             if rel not in files and old.read_text(encoding="utf-8", errors="replace").startswith(MARKER):

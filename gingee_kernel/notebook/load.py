@@ -1,7 +1,8 @@
 """`App.load("web/todo")`: bring an app folder (exported from a notebook, or written by hand) into a notebook.
 
 The App's config is the folder's app.json, its routes are routes.json's entries with their scripts loaded as
-functions, its jobs are app.json `queue.jobs` and `box/jobs/*.py`, and it asks for what pmft.json declares.
+functions, its jobs are app.json `queue.jobs` and `box/jobs/*.py`, its websocket handler (and auth) are
+app.json `websockets`' scripts loaded as functions, and it asks for what pmft.json declares.
 Its root is the folder, so public files and file-routed scripts answer as they do under `gingee serve`.
 """
 
@@ -36,9 +37,8 @@ def load_app(cls: type[App], folder: str | Path) -> App:
     loader = ScriptLoader(f"{root.name}.notebook", box)
     used: dict[str, Any] = {}
     for index, entry in enumerate((routes or {}).get("routes", [])):
-        func = _named(
-            loader.function(_script(box, entry["script"], index), entry.get("handler", "handle")), used
-        )
+        script = _script(box, entry["script"], "routes.json", f"/routes/{index}/script")
+        func = _named(loader.function(script, entry.get("handler", "handle")), used)
         method = entry.get("method", "GET").upper()
         previous = app.routes[-1] if app.routes else None
         if previous is not None and previous.func is func and previous.path == entry["path"]:
@@ -48,6 +48,7 @@ def load_app(cls: type[App], folder: str | Path) -> App:
             app.routes.append(NotebookRoute(entry["path"], (method,), func))
     for name, job in _jobs(app.config, box, loader).items():
         app.jobs[name] = job
+    _websocket(app, box, loader)
     app.extra_grants |= declared(pmft)
     startup = script_list(box, app.config.get("startup_scripts", []), "app.json", "startup_scripts")
     if startup:
@@ -58,11 +59,11 @@ def load_app(cls: type[App], folder: str | Path) -> App:
     return app
 
 
-def _script(box: Path, script: str, index: int) -> Path:
+def _script(box: Path, script: str, file: str, pointer: str) -> Path:
     try:
         return box_script(box, script if script.endswith(".py") else script + ".py")
     except HttpError:
-        raise AppConfigError("routes.json", f"/routes/{index}/script", "a script path inside box/") from None
+        raise AppConfigError(file, pointer, "a script path inside box/") from None
 
 
 def _named(func: Any, used: dict[str, Any]) -> Any:
@@ -87,6 +88,18 @@ def _named(func: Any, used: dict[str, Any]) -> Any:
     wrapper.__name__ = wrapper.__qualname__ = f"{name}_{number}"
     used[wrapper.__name__] = wrapper
     return wrapper
+
+
+def _websocket(app: App, box: Path, loader: ScriptLoader) -> None:
+    """app.json `websockets` as `@app.websocket`: its handler (and auth) scripts' `handle` functions."""
+    section = dict(app.config.get("websockets") or {})
+    if not section:
+        return
+    for key in ("handler", "auth"):
+        if section.get(key):
+            section[key] = loader.function(_script(box, section[key], "app.json", f"/websockets/{key}"))
+    handler = section.pop("handler")
+    app.websocket(**section)(handler)
 
 
 def _jobs(config: dict[str, Any], box: Path, loader: ScriptLoader) -> dict[str, NotebookJob]:

@@ -9,18 +9,22 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..engine import manifest
 from ..engine.router import compile_route
 from ..errors import ManifestError
 
 Handler = Callable[..., Any]
+F = TypeVar("F")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ALL")
 #: Modules that need a grant, by the name an author imports them under.
 GATED = ("db", "cache", "fs", "httpclient", "queue", "websockets", "mail", "storage", "search", "metrics")
 #: app.json keys that hold a list of named entries (`app.use("db", name="main", ...)` adds or replaces one).
 LIST_KEYS = {"db": "name"}
+#: The box scripts an `@app.websocket` handler and its auth function are exported as (one endpoint per app).
+WS_HANDLER = "websockets/handler.py"
+WS_AUTH = "websockets/auth.py"
 
 
 class AppConfigError(ManifestError):
@@ -76,6 +80,33 @@ def with_module_config(config: dict[str, Any], module: str, options: dict[str, A
     else:
         updated[module] = {}
     return updated
+
+
+def websocket_section(path: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """app.json `websockets` for `@app.websocket(path, **options)` (not yet validated): the handler, and an
+    auth function, named as the box scripts export writes them; an auth string stays a box script."""
+    if "handler" in options:
+        raise AppConfigError(
+            "@app.websocket",
+            "/websockets/handler",
+            "no handler= option: the decorated function is the handler",
+        )
+    section = {"path": path, **options, "handler": WS_HANDLER}
+    auth = section.pop("auth", None)
+    if auth is not None and not (callable(auth) or isinstance(auth, str)):
+        raise AppConfigError(
+            "@app.websocket", "/websockets/auth", f"a function auth(ctx) or a box script name, not {auth!r}"
+        )
+    if auth is not None:
+        section["auth"] = WS_AUTH if callable(auth) else auth
+    return section
+
+
+def socket_scripts(config: dict[str, Any], functions: dict[str, F]) -> dict[str, F]:
+    """The in-memory websocket scripts app.json `websockets` names (handler, auth), by script name."""
+    section = config.get("websockets") or {}
+    names = {section.get("handler"), section.get("auth")}
+    return {name: func for name, func in functions.items() if name in names}
 
 
 def normalise_methods(methods: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine.app import AppRuntime
 from ..engine.limits import app_limits
 from ..engine.loader import background_scripts, script_list, websocket_scripts
+from ..engine.paths import box_script
 from ..engine.pipeline import AppPipeline
 from ..engine.router import Route, Router, compile_route
 from ..engine.scripts import ScriptLoader
@@ -21,7 +23,7 @@ from ..engine.secrets import resolve_secrets
 from ..errors import GingeeError, ManifestError
 from ..jobqueue.handlers import register_job_handler, registered, unregister_job_handler
 from ..jobqueue.job import JOB_NAME
-from .model import AppConfigError, NotebookJob
+from .model import AppConfigError, NotebookJob, socket_scripts
 
 if TYPE_CHECKING:
     from .app import App
@@ -29,6 +31,18 @@ if TYPE_CHECKING:
 
 NOTEBOOK_PREFIX = "notebook/"
 JOB_OPTIONS = ("attempts", "backoff", "backoff_ms")
+
+
+def _socket_scripts(
+    app: App, box: Path, config: dict[str, Any], label: str
+) -> tuple[dict[str, object], set[Path]]:
+    """The `@app.websocket` functions as in-memory handlers (keyed by the box script app.json names), and
+    the websocket scripts no URL runs: those, and the box files app.json names (which must exist)."""
+    functions = socket_scripts(config, app.socket_functions)
+    section = {k: v for k, v in (config.get("websockets") or {}).items() if k in ("handler", "auth")}
+    section = {k: v for k, v in section.items() if v not in functions}
+    hidden = websocket_scripts(box, {"websockets": section}, label)
+    return dict(functions), hidden | {box_script(box, name) for name in functions}
 
 
 def _router(app: App) -> tuple[Router, dict[str, object]]:
@@ -129,10 +143,13 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
     try:
         includes = script_list(box, config.get("default_include", []), label, "default_include")
         hidden = set(script_list(box, config.get("startup_scripts", []), label, "startup_scripts"))
-        hidden |= background_scripts(box, config) | websocket_scripts(box, config, label)
+        hidden |= background_scripts(box, config)
+        sockets, socket_files = _socket_scripts(app, box, config, label)
     except ManifestError as exc:
         raise AppConfigError(label, exc.pointer, exc.expected) from None
     router, handlers = _router(app)
+    handlers.update(sockets)
+    hidden |= socket_files
     limits = app_limits(app.name, project.config, config)
     runtime.pipeline = AppPipeline(
         runtime,

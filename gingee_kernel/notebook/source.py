@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import GingeeError
 
 BUILTINS = frozenset(dir(builtins)) | {"__file__"}
-APP_DECORATORS = ("route", "job")
+APP_DECORATORS = ("route", "job", "websocket")
 #: Methods that change a list, dict or set in place (state a route keeps in a module-level literal).
 MUTATORS = frozenset(
     {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "popitem"}
@@ -108,7 +108,7 @@ def is_app_call(value: ast.expr | None) -> bool:
 
 
 def app_decorator(node: ast.expr, app_vars: set[str]) -> tuple[str, str, ast.Call] | None:
-    """(app variable, "route" or "job", the call) for `@app.route(...)`/`@app.job(...)`; else None."""
+    """(app variable, "route", "job" or "websocket", the call) for `@app.route(...)` and such, else None."""
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ManifestError
-from .model import NotebookRoute, check_route, normalise_methods, replace_route, validated, with_module_config
+from .model import (
+    NotebookRoute,
+    check_route,
+    normalise_methods,
+    replace_route,
+    socket_scripts,
+    validated,
+    websocket_section,
+    with_module_config,
+)
 from .source import Cell, ExportError, Notebook, Stmt, app_decorator, split_percent
 
 if TYPE_CHECKING:
@@ -41,6 +50,8 @@ class AppSpec:
     config: dict[str, Any]
     routes: list[tuple[str, tuple[str, ...], Handler]] = field(default_factory=list)
     jobs: dict[str, tuple[Handler, dict[str, Any]]] = field(default_factory=dict)
+    #: `@app.websocket` functions (handler, auth) by the box script app.json `websockets` names.
+    sockets: dict[str, Handler] = field(default_factory=dict)
     grants: set[str] = field(default_factory=set)
 
 
@@ -62,6 +73,8 @@ def live_spec(app: App) -> AppSpec:
         spec.routes.append((route.path, route.methods, handler(route.func)))
     for name, job in app.jobs.items():
         spec.jobs[name] = (handler(job.func), dict(job.options))
+    for script, func in socket_scripts(app.config, app.socket_functions).items():
+        spec.sockets[script] = handler(func)
     return spec
 
 
@@ -223,6 +236,9 @@ class _StaticReader:
 
     def _register(self, spec: AppSpec, kind: str, call: ast.Call, handler: Handler, stmt: Stmt) -> None:
         label = f"{stmt.cell.label}: @app.{kind} on `{handler.name}`"
+        if kind == "websocket":
+            self._websocket(spec, call, handler, stmt, label)
+            return
         args, kwargs = _arguments(call, self.scope, stmt, f"@app.{kind}(...)")
         if kind == "job":
             name = args[0] if args else kwargs.pop("name", None)
@@ -233,6 +249,23 @@ class _StaticReader:
         _checked(label, check_route, path, methods)
         route = NotebookRoute(path, methods, _placeholder(handler))
         self.routes[id(spec)] = replace_route(self.routes[id(spec)], route)
+
+    def _websocket(self, spec: AppSpec, call: ast.Call, handler: Handler, stmt: Stmt, label: str) -> None:
+        """`@app.websocket(path, auth=check, **options)`: the app's endpoint; `auth` may name a function."""
+        given = next((k.value for k in call.keywords if k.arg == "auth"), None)
+        auth = self.handlers.get(given.id) if isinstance(given, ast.Name) else None
+        literal = ast.Call(
+            call.func, call.args, [k for k in call.keywords if auth is None or k.arg != "auth"]
+        )
+        args, kwargs = _arguments(literal, self.scope, stmt, "@app.websocket(...)")
+        path = args[0] if args else kwargs.pop("path", "/ws")
+        if auth is not None:
+            kwargs["auth"] = _placeholder(auth)
+        section = _checked(label, websocket_section, path, kwargs)
+        spec.config = _checked(label, validated, {**spec.config, "websockets": section}, label)
+        spec.sockets = {section["handler"]: handler}
+        if auth is not None:
+            spec.sockets[section["auth"]] = auth
 
     def _expression(self, call: ast.Call, stmt: Stmt) -> None:
         func = call.func

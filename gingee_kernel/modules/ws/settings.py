@@ -7,6 +7,7 @@ App values can only tighten the server's: an app's `max_connections` above the s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,15 @@ def _parse(app: AppRuntime, section: dict[str, Any]) -> AppSettings:
     )
 
 
+def in_memory(app: AppRuntime, path: Path) -> Callable[..., Any] | None:
+    """The function a host keeps for the box script at `path` in place of the file (a notebook app's
+    `@app.websocket` handler, keyed `websockets/handler.py` in the pipeline's handlers), if any."""
+    return app.pipeline.handlers.get(path.relative_to(app.box).as_posix())
+
+
 def _script(app: AppRuntime, name: str, key: str) -> Path:
     path = box_script(app.box, name)
-    if not path.is_file():
+    if not path.is_file() and in_memory(app, path) is None:
         raise ModuleConfigError(
             f"app '{app.name}': app.json websockets.{key} names box/{name}, which does not exist"
         )

@@ -25,7 +25,7 @@ from ...engine.context import app_context
 from ...errors import GingeeError, HttpError, PermissionDenied
 from .calls import run_script
 from .hub import Hub, Reservation, hub_for
-from .settings import AppSettings, app_settings
+from .settings import AppSettings, app_settings, in_memory
 from .socket import SocketContext
 
 if TYPE_CHECKING:
@@ -143,6 +143,9 @@ def _settings(app: AppRuntime) -> AppSettings | None:
 def _function(app: AppRuntime, settings: AppSettings, key: str) -> Callable[..., Any]:
     path = settings.handler if key == "handler" else settings.auth
     assert path is not None
+    kept = in_memory(app, path)
+    if kept is not None:
+        return kept
     try:
         return app.pipeline.scripts.function(path, "handle")
     except Exception:
