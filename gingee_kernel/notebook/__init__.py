@@ -1,4 +1,5 @@
-"""The notebook API: `App`, `@app.route`, `@app.job`, `app.use`, `app.request`, `app.serve`, `app.export`."""
+"""The notebook API: `App`, `@app.route`, `@app.job`, `@app.websocket`, `app.use`, `app.request`,
+`app.connect`, `app.serve`, `app.export`."""
 
 from __future__ import annotations
 

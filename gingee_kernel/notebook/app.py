@@ -63,9 +63,9 @@ class JobTable(dict[str, NotebookJob]):
 class App:
     """A Gingee app defined in a notebook.
 
-    `App("todo")`, then `app.use(...)` for module configs, `@app.route(...)` and `@app.job(...)` for
-    handlers, `app.request(...)` to try it, `app.serve()` to serve it live under Jupyter, and
-    `app.export("web")` to write it out for `gingee serve`.
+    `App("todo")`, then `app.use(...)` for module configs, `@app.route(...)`, `@app.job(...)` and
+    `@app.websocket(...)` for handlers, `app.request(...)` and `app.connect(...)` to try it, `app.serve()`
+    to serve it live under Jupyter, and `app.export("web")` to write it out for `gingee serve`.
     """
 
     #: Apps created in this kernel, by name (the `%gingee` magic uses the latest).
@@ -267,5 +267,8 @@ class App:
         return load_app(cls, folder)
 
     def __repr__(self) -> str:
+        socket = self.config.get("websockets")
+        parts = f"{len(self.routes)} route(s), {len(self.jobs)} job(s)"
+        parts += f", websocket {socket.get('path', '/ws')}" if socket else ""
         state = f" serving at {self.serving.path}" if self.serving else ""
-        return f"<gingee App {self.name!r}: {len(self.routes)} route(s), {len(self.jobs)} job(s){state}>"
+        return f"<gingee App {self.name!r}: {parts}{state}>"

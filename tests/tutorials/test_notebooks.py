@@ -1,17 +1,23 @@
 """Every tutorial in notebooks/ runs clean from top to bottom in a real kernel (nbclient), and what the first
-two export is served by `gingee serve` with the answers the notebooks showed (the second's jobs included)."""
+three export is served by `gingee serve` with the answers the notebooks showed (the second's jobs included,
+the third's websocket pushes too)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 
+import httpx
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from tornado.websocket import websocket_connect
 
 from gingee_kernel.cli import main
+
+from ..modules.ws.conftest import recv, shut
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
@@ -100,3 +106,42 @@ def test_jobs_tutorial_runs_its_jobs_and_gingee_serve_runs_the_exported_ones(
     assert client.get(server.url(f"/shop/jobs/{shipment}?wait=1")).json()["status"] == "dead"  # closed there
     dlq = client.get(server.url("/_gingee/api/queue/shop/dlq")).json()["dead"]
     assert [(d["id"], d["error"]) for d in dlq] == [(shipment, "RuntimeError: the warehouse is closed")]
+
+
+def test_dashboard_tutorial_pushes_readings_and_gingee_serve_pushes_them_too(tmp_path: Path, serve) -> None:
+    (notebook,) = [p for p in NOTEBOOKS if p.name == "03-live-websocket-dashboard.ipynb"]
+    out = outputs_by_cell(execute(notebook, tmp_path))
+    assert "(200, 'text/html')" in out['PAGE = """<!doctype html>']
+    assert "{'viewers': 1}" in out['watcher = app.connect("/ws")']
+    pushed = out[
+        'print(app.request("POST", "/readings", json={"sensor": "greenhouse", "celsius": 21.5}).json())'
+    ]
+    assert "{'sent': 1}" in pushed and "{'sensor': 'greenhouse', 'celsius': 21.5}" in pushed
+    assert "Gingee app 'sensors' is live at /gingee/sensors/" in out["live = app.serve()"]
+    assert "closed (1000)" in out["watcher.close()"]
+    assert "'box/websockets/handler.py'" in out['folder = app.export("web")']
+    assert '"handler": "websockets/handler.py"' in out['print((folder / "box" / "app.json").read_text())']
+
+    assert main(["grant", str(tmp_path), "sensors", "websockets"]) == 0
+    server = serve(tmp_path, dev=False)
+    page = httpx.get(server.url("/sensors/"))
+    assert (
+        page.headers["content-type"].startswith("text/html") and 'new URL("ws", location.href)' in page.text
+    )
+    assert asyncio.run(_watch(f"127.0.0.1:{server.port}/sensors")) == [
+        {"viewers": 1},
+        {"sent": 1},
+        {"sensor": "cellar", "celsius": 12},
+    ]
+
+
+async def _watch(base: str) -> list[object]:
+    """What a page in the room sees when a reading is posted to the exported app."""
+    conn = await websocket_connect(f"ws://{base}/ws")
+    try:
+        seen = [await recv(conn)]
+        async with httpx.AsyncClient(timeout=10) as client:
+            reply = await client.post(f"http://{base}/readings", json={"sensor": "cellar", "celsius": 12})
+        return [*seen, reply.json(), await recv(conn)]
+    finally:
+        await shut(conn)
