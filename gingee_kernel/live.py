@@ -20,6 +20,9 @@ from pathlib import Path
 SECRET_HEADER = "X-Gingee-Live-Secret"
 #: Header carrying the public prefix (`{base_url}gingee/<app>/`) so the kernel builds correct links.
 PREFIX_HEADER = "X-Gingee-Prefix"
+#: The queue operator API of a kernel's live apps on its secret port (`jobqueue.api`, relayed by the
+#: extension's `{base_url}gingee/api/queue/<app>/...`).
+KERNEL_QUEUE_PATH = "/.gingee/queue/"
 _PATTERN = "gingee-live-*.json"
 
 

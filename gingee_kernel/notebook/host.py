@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import contextlib
 import hmac
+import json
 import os
 import re
 import secrets
@@ -31,6 +32,7 @@ from ..engine.config import server_config
 from ..engine.dispatch import Engine
 from ..engine.project import Project, load_server_config
 from ..engine.tornado_handler import GingeeHandler, announces_no_body
+from ..jobqueue import api
 from ..jobqueue.service import SHARED_KEY, QueueService, close_service, start_project_queue
 from ..metrics_export import exposition
 from ..metrics_hook import install as install_metrics
@@ -113,6 +115,35 @@ class _MetricsHandler(tornado.web.RequestHandler):
         self.finish(body)
 
 
+class _QueueHandler(tornado.web.RequestHandler):
+    """The queue operator API of this kernel's apps (`jobqueue.api`), for the Jupyter server's
+    `{base_url}gingee/api/queue/<app>/...` (secret only)."""
+
+    def initialize(self, host: LiveHost) -> None:
+        self.host = host
+
+    async def _answer(self, path: str) -> None:
+        if not _has_secret(self.request, self.host.secret):
+            _refuse(self)
+            return
+        service: QueueService | None = self.host.project.shared.get(SHARED_KEY)
+        method = self.request.method or "GET"
+        if service is not None:
+            query = {name: self.get_query_argument(name) for name in self.request.query_arguments}
+            status, body = await api.handle(service, method, path, query)
+        elif not path.strip("/"):
+            status, body = 200, {"driver": None, "apps": {}}  # no app of this kernel uses the queue
+        else:
+            name = path.strip("/").split("/", 1)[0]
+            reason = f"app '{name}' in this kernel has no queue (define an @app.job or grant 'queue')"
+            status, body = 404, {"error": "APP_NOT_FOUND", "reason": reason}
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    get = post = delete = _answer
+
+
 class LiveHost:
     """One per kernel process: a Project of notebook apps, its Engine, and an optional HTTP port."""
 
@@ -167,6 +198,7 @@ class LiveHost:
             [
                 tornado.routing.Rule(UpgradeMatcher(), _SecretSocketHandler, handler_args),
                 (re.escape(KERNEL_METRICS_PATH), _MetricsHandler, {"secret": self.secret}),
+                (re.escape(live.KERNEL_QUEUE_PATH) + "(.*)", _QueueHandler, {"host": self}),
                 (r"/.*", _SecretHandler, handler_args),
             ],
             log_function=lambda handler: None,

@@ -1,9 +1,10 @@
 """The queue API at {base_url}gingee/api/queue/ on a real Jupyter server: stats and job listings of an on-disk
-app after its route enqueued jobs, DLQ retry and discard, Jupyter's auth and XSRF; and an arq project,
-whose jobs Jupyter only enqueues and `gingee worker` runs."""
+app after its route enqueued jobs, DLQ retry and discard, Jupyter's auth and XSRF; a live app's jobs,
+relayed to its kernel; and an arq project, whose jobs Jupyter only enqueues and `gingee worker` runs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+from gingee_kernel import live
 from gingee_kernel.cli import main
+from gingee_kernel.notebook import App
+from gingee_kernel.notebook.host import LiveHost
 from tests.fixtures.jupyter import JupyterServer
+from tests.fixtures.servers import write_files
 from tests.jobqueue.workers import spawn_worker as spawn_worker  # a fixture
+from tests.notebook.test_jobs import app_with_runner
 from tests.server_extension.conftest import login, start_server
 
 ENQUEUE = """
@@ -154,3 +160,62 @@ def test_arq_project_only_enqueues_and_gingee_worker_runs_the_jobs(
             worker.stop()
     finally:
         jupyter.stop()
+
+
+@pytest.fixture
+def kernel(
+    server: JupyterServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[LiveHost, App]]:
+    """A kernel's host in this process (memory queue) serving notebook app `tally` live to the server:
+    POST /run/:job adds a job and waits for it; jobs `count` (returns its payload) and `boom` (dies)."""
+    host = LiveHost(write_files(tmp_path / "kernel", {"gingee.json": {"queue": {"default_backoff_ms": 0}}}))
+    monkeypatch.setattr(LiveHost, "_instance", host)
+    app = app_with_runner("tally", tmp_path)
+
+    @app.job("count")
+    async def count(g: Any) -> Any:
+        return g.job.payload
+
+    @app.job("boom", attempts=1)
+    async def boom(g: Any) -> Any:
+        raise RuntimeError("out of ink")
+
+    registration = live.Registration(
+        app="tally", port=host.listen(), pid=os.getpid(), secret=host.secret, kernel_id="k-q"
+    )
+    live.write(registration, server.runtime_dir)
+    yield host, app
+    live.remove(registration, server.runtime_dir)
+    app.stop()
+    host.close()
+
+
+def test_a_live_apps_jobs_are_relayed_to_its_kernel(
+    server: JupyterServer, http: httpx.Client, kernel: tuple[LiveHost, App]
+) -> None:
+    host, app = kernel
+    assert app.request("POST", "/run/count", json={"n": 3}).json() == {"result": {"n": 3}}
+    assert app.request("POST", "/run/boom", json={}).json() == {"dead": "RuntimeError: out of ink"}
+
+    overview = http.get(api(server)).json()
+    assert overview["driver"] == "memory" and overview["live"] == {"tally": "memory"}
+    assert {"shop", "tally"} <= set(overview["apps"])  # the disk app and the kernel's, side by side
+    assert overview["apps"]["tally"]["dead"] == 1
+    listed = http.get(api(server, "tally/jobs")).json()["jobs"]
+    assert {(j["name"], j["status"]) for j in listed} == {("count", "done"), ("boom", "dead")}
+    (dead,) = http.get(api(server, "tally/dlq")).json()["dead"]
+
+    with login(server) as browser:  # the kernel's answers pass Jupyter's XSRF rules first
+        refused = browser.post(api(server, f"tally/dlq/{dead['id']}/retry"))
+        assert refused.status_code == 403 and "_xsrf" in refused.text
+    retried = http.post(api(server, f"tally/dlq/{dead['id']}/retry"))
+    assert retried.json() == {"app": "tally", "retried": dead["id"]}
+    waited = app.request("POST", f"/wait/{dead['id']}").json()
+    assert waited == {"dead": "RuntimeError: out of ink"}  # ran again in the kernel, and died again
+    unknown = http.get(api(server, "tally/jobs/nope"))
+    assert unknown.status_code == 404 and unknown.json()["error"] == "JOB_NOT_FOUND"
+
+    host.close()  # the kernel stops (its registration file is still there): a clear 502, never a hang
+    gone = http.get(api(server, "tally/jobs"))
+    assert gone.status_code == 502 and gone.json()["error"] == "KERNEL_APP_UNAVAILABLE"
+    assert "tally" not in http.get(api(server)).json()["apps"]
