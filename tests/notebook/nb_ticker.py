@@ -18,8 +18,8 @@ def stamp(data):
 
 
 def check(ctx):
-    token = ctx.query.get("token")
-    return {"user": token} if token else None
+    user = ctx.query.get("user")
+    return {"user": user} if user else None
 
 
 @app.websocket("/live", auth=check, idle_timeout=60, max_message_bytes="4kb")

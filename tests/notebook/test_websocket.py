@@ -1,5 +1,6 @@
-"""`@app.websocket`: served live through the kernel's port, replaced on re-run, validated in its cell,
-exported (from the kernel and from the file) to a handler script `gingee serve` runs, and loaded back."""
+"""`@app.websocket`: served live through the kernel's port (and relayed by a real Jupyter server), replaced
+on re-run, validated in its cell, exported (from the kernel and from the file) to a handler script
+`gingee serve` runs, and loaded back."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from gingee_kernel.notebook.export import MARKER, export_app, export_notebook
 from gingee_kernel.notebook.host import LiveHost
 
 from ..modules.ws.conftest import recv, refused, shut
+from ..server_extension.conftest import start_server
 from .conftest import percent_cells, write_notebook
 from .test_export import _without_docstrings
 
@@ -43,8 +45,8 @@ def made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[App]]
 async def exchange(ws: str, http: str, headers: dict[str, str] | None = None) -> list[Any]:
     """What a client sees of nb_ticker's endpoint at `ws` (with a push to its room through `http`)."""
     headers = headers or {}
-    seen: list[Any] = [(await refused(f"{ws}/live", headers))[:2]]  # no token: the auth function says no
-    conn = await websocket_connect(HTTPRequest(f"{ws}/live?token=ada", headers=headers))
+    seen: list[Any] = [(await refused(f"{ws}/live", headers))[:2]]  # no user: the auth function says no
+    conn = await websocket_connect(HTTPRequest(f"{ws}/live?user=ada", headers=headers))
     try:
         seen.append(await recv(conn))
         await conn.write_message(json.dumps({"n": 1}))
@@ -75,8 +77,23 @@ async def test_the_handler_is_served_live_through_the_kernel_port(
     secret = {live.SECRET_HEADER: LiveHost.get().secret}
     base = f"127.0.0.1:{served.port}/ticker"
     assert await exchange(f"ws://{base}", f"http://{base}", secret) == EXPECTED
-    status, body, _ = await refused(f"ws://{base}/live?token=ada")  # only the Jupyter server may connect
+    status, body, _ = await refused(f"ws://{base}/live?user=ada")  # only the Jupyter server may connect
     assert (status, body["error"]) == (403, "ACCESS_DENIED")
+
+
+async def test_the_jupyter_server_relays_the_live_endpoint(
+    run_notebook: Callable[..., ModuleType],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jupyter = start_server(tmp_path_factory, {})
+    try:
+        monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(jupyter.runtime_dir))  # as the server's kernels have it
+        run_notebook("nb_ticker.py").app.serve()
+        base = f"127.0.0.1:{jupyter.port}{jupyter.base_url}gingee/ticker"
+        assert await exchange(f"ws://{base}", f"http://{base}", jupyter.auth) == EXPECTED
+    finally:
+        jupyter.stop()
 
 
 def test_re_running_the_cell_replaces_the_handler(made: list[App]) -> None:
@@ -192,7 +209,7 @@ def test_load_brings_the_handler_back_and_exports_the_same_files(
     try:
         assert loaded.config["websockets"]["auth"] == "websockets/auth.py"
         assert [f.__name__ for f in loaded.socket_functions.values()] == ["on_connect", "check"]
-        ws = loaded.connect("/live", query={"token": "bo"})
+        ws = loaded.connect("/live", query={"user": "bo"})
         assert ws.receive() == {"room": "prices", "hello": "bo"}
         assert loaded.request("POST", "/push", json={"x": 1}).json() == {"sent": 1}
         assert ws.receive() == {"room": "prices", "x": 1}
