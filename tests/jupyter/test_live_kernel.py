@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 
+import gingee_server  # noqa: F401  (installed with the project: a missing extension fails, never skips)
 import httpx
 import nbformat
 import pytest
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from prometheus_client.parser import text_string_to_metric_families
-
-pytest.importorskip("gingee_server")
-
 
 CELLS = [
     "import gingee_kernel as gk\nfrom gingee_kernel import HttpError\n"
