@@ -86,6 +86,15 @@ def test_405_lists_allowed_methods(server, client):
     assert reply.json()["error"] == "METHOD_NOT_ALLOWED"
 
 
+def test_a_route_without_method_answers_get_only(server, client):
+    assert client.get(server.url("/shop/posts/2024/hello")).status_code == 200
+    for method in ("POST", "PUT", "DELETE"):
+        reply = client.request(method, server.url("/shop/posts/2024/hello"))
+        assert reply.status_code == 405, method
+        assert reply.headers["Allow"] == "GET, HEAD"
+        assert reply.json()["error"] == "METHOD_NOT_ALLOWED"
+
+
 def test_first_matching_route_wins(server, client):
     assert client.post(server.url("/shop/echo")).json()["script"] == "echo"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -51,6 +52,11 @@ async def twice(g):
 async def crash(g):
     raise ValueError("secret internal detail")
 
+async def logged(g):
+    g.log.info("order %s placed", g.request.query["id"])
+    g.log.warning("stock low for %s", "tea")
+    g.response.send("logged")
+
 def blocking(g):
     import time
     time.sleep(0.05)
@@ -79,6 +85,7 @@ def server(make_project, serve):
             "nothing",
             "twice",
             "crash",
+            "logged",
             "blocking",
             "sse",
         )
@@ -192,6 +199,16 @@ def test_script_error_is_json_500_without_traceback(server, client, caplog):
     assert reply.json()["error"] == "INTERNAL_SERVER_ERROR"
     assert "secret internal detail" not in reply.text and "Traceback" not in reply.text
     assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_g_log_writes_to_the_apps_own_logger(server, client, caplog):
+    caplog.set_level(logging.INFO, logger="gingee.app.s")
+    assert client.get(server.url("/s/r/logged?id=42")).text == "logged"
+    app_records = [r for r in caplog.records if r.name.startswith("gingee.app")]
+    assert [(r.name, r.levelname, r.getMessage()) for r in app_records] == [
+        ("gingee.app.s", "INFO", "order 42 placed"),
+        ("gingee.app.s", "WARNING", "stock low for tea"),
+    ]
 
 
 def test_sync_handler_runs_in_thread_pool(server, client):
