@@ -1,18 +1,22 @@
-"""The Gingee kernelspec and the %gingee magic in a real kernel, plus export from the kernel's history."""
+"""The Gingee kernelspec and the %gingee magic in a real kernel, export from the kernel's history, a served
+app answering while another cell runs, and config errors shown in the cell."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from gingee_kernel import __main__ as entry
+from gingee_kernel import live
 from gingee_kernel.notebook.magics import MagicUsageError, parse
 
 CELLS = [
@@ -23,10 +27,12 @@ CELLS = [
 
 
 class Kernel:
-    """A started kernel and its client; `run(code)` returns the IOPub outputs of one cell."""
+    """A started kernel and its client; `run(code)` returns the IOPub outputs of one cell. The kernel's
+    Jupyter runtime dir (where `app.serve()` registers its port and secret) is `runtime`."""
 
-    def __init__(self, manager: KernelManager) -> None:
+    def __init__(self, manager: KernelManager, runtime: Path) -> None:
         self.manager = manager
+        self.runtime = runtime
         self.client = manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
@@ -41,17 +47,37 @@ class Kernel:
         self.client.execute_interactive(code, timeout=60, output_hook=keep)
         return outputs
 
+    def state_of(self, msg_id: str) -> str:
+        """Read IOPub up to the next status message of the cell `msg_id`: "busy" or "idle"."""
+        while True:
+            message = self.client.get_iopub_msg(timeout=10)
+            if message["msg_type"] == "status" and message["parent_header"].get("msg_id") == msg_id:
+                return str(message["content"]["execution_state"])
+
+    def printed(self, msg_id: str) -> str:
+        """What the cell `msg_id` prints, read from IOPub until the kernel is idle after it."""
+        text = []
+        while True:
+            message = self.client.get_iopub_msg(timeout=30)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] == "stream":
+                text.append(message["content"]["text"])
+            elif message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                return "".join(text)
+
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kernel, Path]]:
     """The Gingee kernel, installed into a temp prefix and started in a temp folder."""
     prefix = tmp_path_factory.mktemp("prefix")
     cwd = tmp_path_factory.mktemp("kernel-cwd")
+    runtime = tmp_path_factory.mktemp("kernel-runtime")
     assert entry.main(["install", "--prefix", str(prefix)]) == 0
     specs = KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
     manager = KernelManager(kernel_name="gingee", kernel_spec_manager=specs)
-    manager.start_kernel(cwd=str(cwd))
-    started = Kernel(manager)
+    manager.start_kernel(cwd=str(cwd), env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)})
+    started = Kernel(manager, runtime)
     try:
         yield started, cwd
     finally:
@@ -105,6 +131,43 @@ def test_export_from_the_kernel_reads_its_history(kernel: tuple[Kernel, Path]) -
     assert error["ename"] == "ExportError"
     assert error["traceback"][0].startswith("ExportError: `rows`, used by `all_rows` (In [")
     assert "is computed at runtime in In [" in error["traceback"][0]
+
+
+def test_a_served_app_answers_while_another_cell_runs(kernel: tuple[Kernel, Path]) -> None:
+    """The engine runs in a thread of its own: the blocked cell waits for the very request it answers."""
+    client, _ = kernel
+    defined = client.run(
+        "import threading\nimport gingee_kernel as gk\nbg = gk.App('bg')\nreleased = threading.Event()\n"
+        "@bg.route('/release')\ndef release(g):\n    released.set()\n    return {'released': True}\n"
+        "bg.serve()"
+    )
+    assert not [o for o in defined if "ename" in o]
+    registration = live.read_all(client.runtime)["bg"]  # the port and secret Jupyter would proxy with
+
+    blocked = client.client.execute("print('released' if released.wait(30) else 'timed out')")
+    assert client.state_of(blocked) == "busy"  # the cell is running, and only the request can end it
+    assert not client.client.shell_channel.msg_ready()  # no execute_reply: it has not finished
+    answer = httpx.get(
+        f"http://127.0.0.1:{registration.port}/bg/release",
+        headers={live.SECRET_HEADER: registration.secret},
+        timeout=10,
+    )
+    assert (answer.status_code, answer.json()) == (200, {"released": True})
+    assert client.printed(blocked) == "released\n"
+    reply = client.client.get_shell_msg(timeout=10)
+    assert (reply["parent_header"]["msg_id"], reply["content"]["status"]) == (blocked, "ok")
+    client.run("bg.stop()")
+    assert "bg" not in live.read_all(client.runtime)
+
+
+def test_a_bad_app_use_is_shown_in_the_cell_without_a_traceback(kernel: tuple[Kernel, Path]) -> None:
+    client, _ = kernel
+    (error,) = client.run("import gingee_kernel as gk\ngk.App('badcfg').use('db', type='mongo')")
+    assert error["ename"] == "AppConfigError"
+    assert error["traceback"] == [
+        "AppConfigError: app.use('db'): at /db/0/type: "
+        'expected one of "sqlite", "postgres", "mysql", got "mongo"'
+    ]
 
 
 @pytest.mark.parametrize(
