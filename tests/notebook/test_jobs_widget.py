@@ -1,12 +1,15 @@
-"""`app.jobs()` without a browser: its rows and counters after jobs ran, Retry and Discard through the
-buttons' click handlers, and the refresh task ending with `.stop()` and with `app.stop()`."""
+"""`app.jobs()` without a browser: its rows and counters after jobs ran and while one runs (its progress),
+Retry and Discard through the buttons' click handlers, and the refresh task ending with `.stop()` and with
+`app.stop()`."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
+from gingee_kernel import queue
 from gingee_kernel.notebook import App
 from gingee_kernel.notebook.jobs_widget import JobsView
 
@@ -72,6 +75,39 @@ async def test_rows_counters_and_retry_button(live_host: LiveHostFactory, tmp_pa
     assert "done" in cell(view, flaky_id, "status") and row.actions.children == ()
     assert "dead <b>0</b>" in view.counters.value
     assert view.rows[flaky_id] is row  # the same widgets, updated in place
+    view.stop()
+
+
+async def test_a_running_job_shows_its_progress(live_host: LiveHostFactory, tmp_path: Path) -> None:
+    live_host()
+    reported, release = threading.Event(), threading.Event()
+    app = app_with_runner("jobsview-running", tmp_path)
+
+    @app.job("report")
+    async def report(g: Any) -> str:
+        await g.job.progress(0.75)
+        reported.set()
+        await asyncio.to_thread(release.wait, 10)  # running until the test lets it finish
+        return "printed"
+
+    @app.route("/start/:job", methods=["POST"])
+    async def start(g: Any) -> Any:
+        return {"id": (await queue.add(g.request.params["job"])).id}
+
+    view = app.jobs()
+    job_id = app.request("POST", "/start/report").json()["id"]
+    try:
+        assert await asyncio.to_thread(reported.wait, 10)
+        await view.refresh()
+        assert "running" in cell(view, job_id, "status") and cell(view, job_id, "progress") == "75%"
+        assert cell(view, job_id, "attempts") == "1/3"
+        assert "running <b>1</b>" in view.counters.value
+        assert view.rows[job_id].actions.children == ()
+    finally:
+        release.set()
+    assert app.request("POST", f"/wait/{job_id}").json() == {"result": "printed"}
+    await view.refresh()
+    assert "done" in cell(view, job_id, "status") and "running <b>0</b>" in view.counters.value
     view.stop()
 
 
