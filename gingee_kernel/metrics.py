@@ -51,8 +51,8 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_DURATION = Histogram(
     "gingee_http_request_duration_seconds",
-    "Time to answer an HTTP request, by app, route pattern and method.",
-    ["app", "route", "method"],
+    "Time to answer an HTTP request, by app, route pattern, method and status class.",
+    ["app", "route", "method", "status_class"],
     buckets=BUCKETS,
     registry=REGISTRY,
 )
@@ -130,8 +130,9 @@ def status_class(status: int) -> str:
 
 
 class HttpSeries:
-    """One HTTP series (a counter child and a duration histogram child); `record(seconds)` counts one
-    request and observes its duration, as `counter.inc()` and `histogram.observe(seconds)` do."""
+    """One HTTP series (a counter child and a duration histogram child with the same labels, status class
+    included); `record(seconds)` counts one request and observes its duration, as `counter.inc()` and
+    `histogram.observe(seconds)` do."""
 
     __slots__ = ("counter", "histogram")
 
@@ -193,8 +194,9 @@ def _series(counter: Any, histogram: Any) -> HttpSeries:
     return HttpSeries(counter, histogram)
 
 
-#: Series of HTTP_REQUESTS and HTTP_DURATION by (app, route, method, status // 100): `.labels()` runs once
-#: per series, not once per request.
+#: Series of HTTP_REQUESTS and HTTP_DURATION by (app, route, method, status // 100), the key of both
+#: metrics' label children (the status class is a label of each): `.labels()` runs once per series, not
+#: once per request.
 _http_series: dict[tuple[str, str, str, int], HttpSeries] = {}
 
 
@@ -209,10 +211,8 @@ def http_series(app: str, route: str, method: str, status: int) -> HttpSeries:
             series = _http_series.get(key)
             if series is not None:
                 return series
-        series = _http_series[key] = _series(
-            HTTP_REQUESTS.labels(app, route, method, status_class(status)),
-            HTTP_DURATION.labels(app, route, method),
-        )
+        labels = (app, route, method, status_class(status))
+        series = _http_series[key] = _series(HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
     return series
 
 

@@ -2,7 +2,9 @@
 
 `snapshot("todo")` returns the counts since the process started; a dashboard takes two snapshots and
 diffs them (`RouteStats.since`) for rates and recent latency. Quantiles are estimated from the histogram
-buckets the way Prometheus's `histogram_quantile` does (linear within a bucket).
+buckets the way Prometheus's `histogram_quantile` does (linear within a bucket). The duration histogram
+has a series per status class; a route's buckets and sum add them up, as `sum by (le, route, method)`
+does in PromQL.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class AppStats:
 def snapshot(app: str, scrape: Scrape = SCRAPE) -> AppStats:
     """The metrics of `app` now (queue depth as of the last `await scrape.refresh()`)."""
     stats = AppStats(app)
-    buckets: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)  # (route, method) -> le -> count
     for family in scrape.collect():
         for sample in family.samples:
             labels = sample.labels
@@ -97,9 +99,11 @@ def snapshot(app: str, scrape: Scrape = SCRAPE) -> AppStats:
                 route = _route(stats, labels)
                 route.by_class[labels["status_class"]] = value
             elif name == "gingee_http_request_duration_seconds_sum":
-                _route(stats, labels).seconds = value
+                _route(stats, labels).seconds += value  # summed over the status classes
             elif name == "gingee_http_request_duration_seconds_bucket":
-                buckets[(labels["route"], labels["method"])].append((float(labels["le"]), value))
+                found = buckets[(labels["route"], labels["method"])]
+                le = float(labels["le"])
+                found[le] = found.get(le, 0.0) + value
             elif name == "gingee_http_requests_in_flight":
                 stats.in_flight = value
             elif name == "gingee_limit_rejections_total":
@@ -117,7 +121,7 @@ def snapshot(app: str, scrape: Scrape = SCRAPE) -> AppStats:
             elif name == "gingee_cache_lookups_total":
                 stats.cache[labels["result"]] = value
     for key, found in buckets.items():
-        _route(stats, {"route": key[0], "method": key[1]}).buckets = tuple(sorted(found))
+        _route(stats, {"route": key[0], "method": key[1]}).buckets = tuple(sorted(found.items()))
     return stats
 
 

@@ -1,10 +1,11 @@
 """`app.dashboard()`: live ipywidgets of requests per route, latency, errors and the last requests.
 
 The numbers are the app's Prometheus series (`metrics_read.snapshot`), the same ones `/metrics` and
-`{base_url}gingee/metrics` expose, so the dashboard and Grafana agree. The last requests come from the
-engine's observer, which runs on the host thread and only appends to a deque. One task on the kernel's
-own loop redraws the widgets a few times a second (research §5: widgets change on the main loop only,
-batched with hold_sync). The task ends when the app stops serving or the widget closes.
+`{base_url}gingee/metrics` expose, so the dashboard and Grafana agree (a route's p50 and p99 cover every
+status class: `snapshot` sums its histogram's buckets over them). The last requests come from the engine's
+observer, which runs on the host thread and only appends to a deque. One task on the kernel's own loop
+redraws the widgets a few times a second (research §5: widgets change on the main loop only, batched with
+hold_sync). The task ends when the app stops serving or the widget closes.
 """
 
 from __future__ import annotations

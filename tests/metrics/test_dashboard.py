@@ -48,3 +48,15 @@ def test_every_series_the_dashboard_reads_is_exposed():
         "gingee_queue_depth",
     ):
         assert wanted in used
+
+
+def test_latency_quantiles_sum_the_buckets_over_what_they_do_not_show():
+    """The duration histogram has a series per method and status class: each quantile sums its buckets
+    `by (le, ...)`, so a route's latency covers all of them, and one panel compares the status classes."""
+    quantiles = [expr for expr in expressions() if "histogram_quantile(" in expr]
+    assert len(quantiles) >= 6
+    for expr in quantiles:
+        assert re.search(r"histogram_quantile\(0\.\d+, sum by \(le, [a-z_, ]+\) \(rate\(", expr), expr
+    http = [expr for expr in quantiles if "gingee_http_request_duration_seconds_bucket" in expr]
+    assert any("sum by (le, app, route)" in expr for expr in http)
+    assert any("sum by (le, app, status_class)" in expr for expr in http)

@@ -66,12 +66,11 @@ def test_requests_and_durations_move_by_route_pattern(server, client):
     assert requests(after, "a", "/ok", "2xx") - requests(before, "a", "/ok", "2xx") == 3
     assert requests(after, "a", "/ok", "2xx", "POST") - requests(before, "a", "/ok", "2xx", "POST") == 1
     count = "gingee_http_request_duration_seconds_count"
-    assert after.moved(before, count, app="a", route="/ok", method="GET") == 3
-    inf = after.value(
-        "gingee_http_request_duration_seconds_bucket", app="a", route="/ok", method="GET", le="+Inf"
-    )
-    assert inf == after.value(count, app="a", route="/ok", method="GET")
-    assert after.value("gingee_http_request_duration_seconds_sum", app="a", route="/ok", method="GET") > 0
+    ok = {"app": "a", "route": "/ok", "method": "GET", "status_class": "2xx"}
+    assert after.moved(before, count, **ok) == 3
+    inf = after.value("gingee_http_request_duration_seconds_bucket", le="+Inf", **ok)
+    assert inf == after.value(count, **ok)
+    assert after.value("gingee_http_request_duration_seconds_sum", **ok) > 0
 
 
 def test_labels_hold_the_pattern_never_the_raw_url(server, client):
@@ -89,6 +88,9 @@ def test_errors_and_404s_are_counted_by_status_class(server, client):
     assert client.get(server.url("/no-such-app-xyz/page")).status_code == 404
     after = metrics(client, server)
     assert requests(after, "a", "/boom", "5xx") - requests(before, "a", "/boom", "5xx") == 1
+    count = "gingee_http_request_duration_seconds_count"
+    assert after.moved(before, count, app="a", route="/boom", method="GET", status_class="5xx") == 1
+    assert after.value(count, app="a", route="/boom", method="GET", status_class="2xx") == 0
     assert requests(after, "a", "static", "4xx") - requests(before, "a", "static", "4xx") == 1
     # An unknown app is user data: it is counted under app "-" and its name appears nowhere.
     assert requests(after, "-", "-", "4xx") - requests(before, "-", "-", "4xx") == 1

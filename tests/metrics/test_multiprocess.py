@@ -11,7 +11,9 @@ from .helpers import Scrape
 
 WORKER = """
 from gingee_kernel import metrics
+assert type(metrics.http_series("mp", "/items/:id", "GET", 200)) is metrics.HttpSeries  # public methods
 metrics.record_http_request("mp", "/items/:id", "GET", 200, 0.02)
+metrics.record_http_request("mp", "/items/:id", "GET", 404, 0.002)
 metrics.record_job("mp", "mail", "succeeded")
 metrics.record_job_duration("mp", "mail", 0.3)
 """
@@ -35,9 +37,14 @@ def test_series_of_every_process_are_summed(tmp_path):
     run(WORKER, env)
     run(WORKER, env)
     scrape = Scrape.parse(run(SCRAPER, env))
-    labels = {"app": "mp", "route": "/items/:id", "method": "GET"}
-    assert scrape.value("gingee_http_requests_total", status_class="2xx", **labels) == 2
+    labels = {"app": "mp", "route": "/items/:id", "method": "GET", "status_class": "2xx"}
+    assert scrape.value("gingee_http_requests_total", **labels) == 2
     assert scrape.value("gingee_http_request_duration_seconds_bucket", le="0.025", **labels) == 2
+    assert scrape.value("gingee_http_request_duration_seconds_bucket", le="0.01", **labels) == 0
+    labels["status_class"] = "4xx"  # its own histogram, summed over the processes too
+    assert scrape.value("gingee_http_requests_total", **labels) == 2
+    assert scrape.value("gingee_http_request_duration_seconds_bucket", le="0.005", **labels) == 2
+    assert scrape.value("gingee_http_request_duration_seconds_count", **labels) == 2
     assert scrape.value("gingee_jobs_total", app="mp", job_name="mail", event="succeeded") == 2
     assert scrape.value("gingee_job_duration_seconds_count", app="mp", job_name="mail") == 2
     assert scrape.value("gingee_build_info", version="0.1.0") == 1

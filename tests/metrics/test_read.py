@@ -40,3 +40,19 @@ def test_snapshot_of_an_app_and_diffs_between_snapshots():
     recent = snapshot(app).routes[("/items/:id", "GET")].since(route)
     assert recent.requests == 1 and recent.errors == 0
     assert 1.0 < recent.latency(0.5) <= 2.5
+
+
+def test_a_routes_latency_sums_its_status_classes():
+    app = "dash-classes"
+    for seconds in (0.004, 0.004):
+        metrics.record_http_request(app, "/items/:id", "GET", 200, seconds)
+    for seconds in (0.3, 0.3):
+        metrics.record_http_request(app, "/items/:id", "GET", 404, seconds)
+    route = snapshot(app).routes[("/items/:id", "GET")]
+    assert route.by_class == {"2xx": 2, "4xx": 2}
+    assert route.buckets[-1] == (float("inf"), 4)  # one set of buckets: both classes added up
+    assert [le for le, _ in route.buckets] == [*metrics.BUCKETS, float("inf")]
+    assert dict(route.buckets)[0.005] == 2 and dict(route.buckets)[0.5] == 4
+    assert route.seconds == pytest.approx(0.608)
+    assert route.latency(0.5) == pytest.approx(0.005)
+    assert 0.25 < route.latency(0.99) <= 0.5
