@@ -1,0 +1,143 @@
+"""The kernel's HTTP port, which only the Jupyter server extension may use: every request must carry the
+host's random secret (`live.SECRET_HEADER`), or it gets 403 JSON.
+
+Behind the secret: the apps (HTTP and websocket upgrades, relayed by the extension from
+`{base_url}gingee/<app>/`), this kernel's Gingee metrics (`KERNEL_METRICS_PATH`, merged into
+`{base_url}gingee/metrics`) and its queue API (`live.KERNEL_QUEUE_PATH`, relayed from
+`{base_url}gingee/api/queue/<app>/`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import tornado.httputil
+import tornado.routing
+import tornado.web
+
+from .. import live
+from ..engine.dispatch import Engine
+from ..engine.tornado_handler import GingeeHandler, announces_no_body
+from ..jobqueue import api
+from ..jobqueue.service import SHARED_KEY, QueueService
+from ..metrics_export import exposition
+from ..metrics_merge import KERNEL_METRICS_PATH
+from ..modules.ws.tornado_host import UpgradeMatcher, WebSocketHandler
+
+if TYPE_CHECKING:
+    from .host import LiveHost
+
+_REFUSED = b'{"error": "ACCESS_DENIED", "reason": "this port only answers the Jupyter server"}'
+
+
+def _has_secret(request: tornado.httputil.HTTPServerRequest, secret: str) -> bool:
+    given = request.headers.get(live.SECRET_HEADER, "")
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
+def _refuse(handler: tornado.web.RequestHandler) -> None:
+    handler.set_status(403)
+    handler.set_header("Content-Type", "application/json")
+    handler.finish(_REFUSED)
+
+
+class _SecretHandler(GingeeHandler):
+    """Answers only requests that carry the host's secret (sent by the Jupyter server extension)."""
+
+    def initialize(self, engine: Engine, prefix: str = "", secret: str = "") -> None:
+        super().initialize(engine, prefix)
+        self.secret = secret
+        self._stranger = False
+
+    async def prepare(self) -> None:
+        if _has_secret(self.request, self.secret):
+            await super().prepare()
+        elif announces_no_body(self.request):
+            # Refused once Tornado has read the whole (empty) request, so the connection stays open:
+            # answered from prepare, a streaming handler's connection would be closed after the 403.
+            self._stranger = True
+        else:
+            _refuse(self)  # before reading a stranger's body; Tornado closes the connection after it
+
+    async def _serve(self) -> None:
+        if self._stranger:
+            _refuse(self)
+        else:
+            await super()._serve()
+
+    get = post = put = patch = delete = head = options = _serve  # type: ignore[assignment]
+
+
+class _SecretSocketHandler(WebSocketHandler):
+    """The apps' websockets, for upgrades that carry the host's secret (relayed by the extension)."""
+
+    def initialize(self, engine: Engine, prefix: str = "", secret: str = "") -> None:
+        super().initialize(engine, prefix)
+        self.secret = secret
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not _has_secret(self.request, self.secret):
+            _refuse(self)
+            return
+        await super().get(*args, **kwargs)
+
+
+class _MetricsHandler(tornado.web.RequestHandler):
+    """This kernel's Gingee metrics, for the Jupyter server's `{base_url}gingee/metrics` (secret only)."""
+
+    def initialize(self, secret: str = "") -> None:
+        self.secret = secret
+
+    async def get(self) -> None:
+        if not _has_secret(self.request, self.secret):
+            _refuse(self)
+            return
+        body, content_type = await exposition()
+        self.set_header("Content-Type", content_type)
+        self.finish(body)
+
+
+class _QueueHandler(tornado.web.RequestHandler):
+    """The queue operator API of this kernel's apps (`jobqueue.api`), for the Jupyter server's
+    `{base_url}gingee/api/queue/<app>/...` (secret only)."""
+
+    def initialize(self, host: LiveHost) -> None:
+        self.host = host
+
+    async def _answer(self, path: str) -> None:
+        if not _has_secret(self.request, self.host.secret):
+            _refuse(self)
+            return
+        service: QueueService | None = self.host.project.shared.get(SHARED_KEY)
+        method = self.request.method or "GET"
+        if service is not None:
+            query = {name: self.get_query_argument(name) for name in self.request.query_arguments}
+            status, body = await api.handle(service, method, path, query)
+        elif not path.strip("/"):
+            status, body = 200, {"driver": None, "apps": {}}  # no app of this kernel uses the queue
+        else:
+            name = path.strip("/").split("/", 1)[0]
+            reason = f"app '{name}' in this kernel has no queue (define an @app.job or grant 'queue')"
+            status, body = 404, {"error": "APP_NOT_FOUND", "reason": reason}
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    get = post = delete = _answer
+
+
+def application(host: LiveHost) -> tornado.web.Application:
+    """The port's Tornado application for `host` (its engine, secret and queue)."""
+    handler_args = {"engine": host.engine, "secret": host.secret}
+    return tornado.web.Application(
+        [
+            tornado.routing.Rule(UpgradeMatcher(), _SecretSocketHandler, handler_args),
+            (re.escape(KERNEL_METRICS_PATH), _MetricsHandler, {"secret": host.secret}),
+            (re.escape(live.KERNEL_QUEUE_PATH) + "(.*)", _QueueHandler, {"host": host}),
+            (r"/.*", _SecretHandler, handler_args),
+        ],
+        log_function=lambda handler: None,
+    )
