@@ -9,6 +9,7 @@ import json
 import httpx
 import pytest
 
+from tests.fixtures.queue_scripts import ENQUEUE, WAIT
 from tests.modules.ws.conftest import Connect, recv, shut, ws_url
 from tests.modules.ws.conftest import ws as ws  # a fixture
 
@@ -16,24 +17,6 @@ from .helpers import Scrape, scrape
 
 APP = "activity"
 
-ENQUEUE = """
-from gingee_kernel import queue
-
-async def handle(g):
-    q = g.request.query
-    job = await queue.add(q["job"], {"n": 1}, attempts=int(q.get("attempts", "1")))
-    return {"id": job.id}
-"""
-WAIT = """
-from gingee_kernel import queue
-
-async def handle(g):
-    job = await queue.get(g.request.query["id"])
-    try:
-        return {"result": await job.result(timeout=20)}
-    except queue.JobFailed as exc:
-        return {"dead": exc.error}
-"""
 OK_JOB = "async def handle(g):\n    return {'done': g.job.payload['n']}\n"
 FLAKY_JOB = """
 async def handle(g):
@@ -103,7 +86,7 @@ def metrics(client: httpx.Client, server) -> Scrape:
 
 def run_job(client: httpx.Client, server, job: str, attempts: int) -> dict:
     """Enqueue `job` through the app's route, then wait for it through another: its result or death."""
-    added = client.get(server.url(f"/{APP}/enqueue"), params={"job": job, "attempts": attempts})
+    added = client.get(server.url(f"/{APP}/enqueue"), params={"job": job, "attempts": attempts, "n": 1})
     assert added.status_code == 200, added.text
     waited = client.get(server.url(f"/{APP}/wait"), params={"id": added.json()["id"]})
     assert waited.status_code == 200, waited.text
@@ -112,7 +95,7 @@ def run_job(client: httpx.Client, server, job: str, attempts: int) -> dict:
 
 def test_jobs_move_their_events_and_durations(server, client):
     before = metrics(client, server)
-    assert run_job(client, server, "ok", 1) == {"result": {"done": 1}}
+    assert run_job(client, server, "ok", 1) == {"result": {"done": "1"}}
     assert run_job(client, server, "flaky", 2) == {"result": {"attempt": 2}}
     assert run_job(client, server, "doomed", 1) == {"dead": "RuntimeError: this job always fails"}
     after = metrics(client, server)

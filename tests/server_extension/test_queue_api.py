@@ -17,29 +17,12 @@ from gingee_kernel.cli import main
 from gingee_kernel.notebook import App
 from gingee_kernel.notebook.host import LiveHost
 from tests.fixtures.jupyter import JupyterServer
+from tests.fixtures.queue_scripts import ENQUEUE, WAIT
 from tests.fixtures.servers import write_files
 from tests.jobqueue.workers import spawn_worker as spawn_worker  # a fixture
 from tests.notebook.test_jobs import app_with_runner
 from tests.server_extension.conftest import login, start_server
 
-ENQUEUE = """
-from gingee_kernel import queue
-
-async def handle(g):
-    q = g.request.query
-    job = await queue.add(q["job"], {"order": q.get("order")}, attempts=int(q.get("attempts", "1")))
-    return {"id": job.id}
-"""
-WAIT = """
-from gingee_kernel import queue
-
-async def handle(g):
-    job = await queue.get(g.request.query["id"])
-    try:
-        return {"result": await job.result(timeout=10)}
-    except queue.JobFailed as exc:
-        return {"dead": exc.error}
-"""
 RECEIPT = "async def handle(g):\n    return {'receipt': g.job.payload['order']}\n"
 DECLINED = "async def handle(g):\n    raise RuntimeError('card declined')\n"
 
