@@ -33,6 +33,10 @@ T = TypeVar("T")
 
 #: Seconds running jobs may finish when the kernel exits.
 QUEUE_DRAIN = 5.0
+#: Added to gingee.json `queue.prefix` in kernels: a notebook app's jobs on a shared Redis are never taken
+#: by `gingee worker` running the on-disk (say, exported) app of the same name, nor the other way round
+#: (app names cannot hold "/", so no on-disk app's key can start with it).
+LIVE_QUEUE_NAMESPACE = "live/"
 
 
 class LiveHost:
@@ -44,6 +48,8 @@ class LiveHost:
     def __init__(self, project_dir: Path | None = None) -> None:
         self.dir = (project_dir or Path.cwd()).resolve()
         config = load_server_config(self.dir) if (self.dir / "gingee.json").is_file() else server_config()
+        queue = config["queue"]
+        config["queue"] = {**queue, "prefix": queue["prefix"] + LIVE_QUEUE_NAMESPACE}
         self.project = Project(self.dir, dev=True, config=config)
         self.engine = Engine(self.project)
         install_metrics(self.engine)  # the dashboard reads the same series as /metrics

@@ -14,7 +14,10 @@ import httpx
 import pytest
 
 from gingee_kernel import queue
+from gingee_kernel.engine.context import app_context
+from gingee_kernel.engine.project import Project
 from gingee_kernel.jobqueue.handlers import registered
+from gingee_kernel.jobqueue.service import close_service, start_project_queue
 from gingee_kernel.notebook import App, AppConfigError
 from gingee_kernel.notebook.host import LiveHost
 from tests.fixtures.servers import write_files
@@ -198,6 +201,49 @@ def test_arq_driver_runs_notebook_jobs_in_the_kernel(
     assert service.driver.name == "arq" and service.running_jobs
     dead = host.call(service.driver.dlq_list("nbjobs-arq", 10))
     assert [(d["name"], d["error"]) for d in dead] == [("broken", "ValueError: no luck")]
+
+
+@pytest.mark.redis
+def test_a_kernels_jobs_stay_apart_from_the_disk_app_of_its_name(
+    live_host: LiveHostFactory, arq_queue: dict[str, Any], tmp_path: Path
+) -> None:
+    """A notebook app and its exported twin on disk, on one Redis with one queue prefix: each one's jobs
+    run only in its own workers (the kernel's, and `gingee worker`'s, here in one process)."""
+    host = live_host(**arq_queue)
+    app = app_with_runner("twin", tmp_path)
+
+    @app.job("who")
+    async def who(g: Any) -> dict[str, str]:
+        return {"from": "notebook"}
+
+    disk = write_files(
+        tmp_path / "disk",
+        {
+            "gingee.json": {"queue": arq_queue},
+            "settings/permissions.json": {"twin": {"granted": ["queue"]}},
+            "web/twin/box/app.json": {"name": "twin"},
+            "web/twin/box/jobs/who.py": "async def handle(g):\n    return {'from': 'disk'}\n",
+        },
+    )
+    project = Project(disk)
+
+    async def start() -> None:
+        await project.load()
+        await start_project_queue(project, run_jobs=True, run_schedules=False)
+
+    async def run_on_disk(count: int) -> list[Any]:
+        with app_context(project.apps["twin"]):
+            handles = [await queue.add("who") for _ in range(count)]
+            return [await handle.result(timeout=10) for handle in handles]
+
+    host.call(start())
+    try:
+        from_kernel = [app.request("POST", "/run/who").json() for _ in range(12)]
+        assert from_kernel == [{"result": {"from": "notebook"}}] * 12
+        assert host.call(run_on_disk(12)) == [{"from": "disk"}] * 12
+    finally:
+        host.call(close_service(project.shared))
+        host.call(project.close())
 
 
 NOTEBOOK = """
