@@ -38,13 +38,20 @@ class QueueApiHandler(tornado.web.RequestHandler):
             peer and peer.is_loopback
         ), "set admin.token in gingee.json to call the queue API remotely"
 
+    def _service(self) -> QueueService | None:
+        """The queue to answer from (a host whose queue starts later may have none yet)."""
+        return self.service
+
     async def _answer(self, rest: str) -> None:
         allowed, reason = self._allowed()
+        service = self._service() if allowed else None
         if not allowed:
             status, body = 403, {"error": "ACCESS_DENIED", "reason": reason}
+        elif service is None:
+            status, body = no_queue(rest)
         else:
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-            status, body = await api.handle(self.service, self.request.method or "GET", rest, query)
+            status, body = await api.handle(service, self.request.method or "GET", rest, query)
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
@@ -61,6 +68,15 @@ class QueueApiHandler(tornado.web.RequestHandler):
 
     def check_xsrf_cookie(self) -> None:
         """Bearer-token (or loopback) API: no cookies, so no XSRF."""
+
+
+def no_queue(rest: str) -> tuple[int, dict[str, Any]]:
+    """The answer of a host with no queue started: no apps in the overview, 404 for an app."""
+    name = rest.strip("/").split("/", 1)[0]
+    if not name:
+        return 200, {"driver": None, "apps": {}}
+    reason = f"app '{name}' uses no queue here (define a job or grant 'queue')"
+    return 404, {"error": "APP_NOT_FOUND", "reason": reason}
 
 
 def queue_api_handlers(service: QueueService, config: dict[str, Any]) -> list[Any]:

@@ -10,7 +10,6 @@ Behind the secret: the apps (HTTP and websocket upgrades, relayed by the extensi
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ import tornado.web
 from .. import live
 from ..engine.dispatch import Engine
 from ..engine.tornado_handler import GingeeHandler, announces_no_body
-from ..jobqueue import api
+from ..jobqueue.http import QueueApiHandler
 from ..jobqueue.service import SHARED_KEY, QueueService
 from ..metrics_export import exposition
 from ..metrics_merge import KERNEL_METRICS_PATH
@@ -100,33 +99,19 @@ class _MetricsHandler(tornado.web.RequestHandler):
         self.finish(body)
 
 
-class _QueueHandler(tornado.web.RequestHandler):
+class _QueueHandler(QueueApiHandler):
     """The queue operator API of this kernel's apps (`jobqueue.api`), for the Jupyter server's
-    `{base_url}gingee/api/queue/<app>/...` (secret only)."""
+    `{base_url}gingee/api/queue/<app>/...` (secret only). The kernel starts its queue when an app first
+    needs it, so it is looked up per request."""
 
-    def initialize(self, host: LiveHost) -> None:
+    def initialize(self, host: LiveHost) -> None:  # type: ignore[override]
         self.host = host
 
-    async def _answer(self, path: str) -> None:
-        if not _has_secret(self.request, self.host.secret):
-            _refuse(self)
-            return
-        service: QueueService | None = self.host.project.shared.get(SHARED_KEY)
-        method = self.request.method or "GET"
-        if service is not None:
-            query = {name: self.get_query_argument(name) for name in self.request.query_arguments}
-            status, body = await api.handle(service, method, path, query)
-        elif not path.strip("/"):
-            status, body = 200, {"driver": None, "apps": {}}  # no app of this kernel uses the queue
-        else:
-            name = path.strip("/").split("/", 1)[0]
-            reason = f"app '{name}' in this kernel has no queue (define an @app.job or grant 'queue')"
-            status, body = 404, {"error": "APP_NOT_FOUND", "reason": reason}
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+    def _allowed(self) -> tuple[bool, str]:
+        return _has_secret(self.request, self.host.secret), "this port only answers the Jupyter server"
 
-    get = post = delete = _answer
+    def _service(self) -> QueueService | None:
+        return self.host.project.shared.get(SHARED_KEY)  # type: ignore[no-any-return]
 
 
 def application(host: LiveHost) -> tornado.web.Application:
