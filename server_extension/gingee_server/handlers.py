@@ -101,14 +101,24 @@ class MetricsHandler(GingeeAPIHandler):
         self.finish(body, set_content_type=content_type)
 
 
+def kernel_request(
+    registration: Registration, path: str, method: str = "GET", timeout: float = 3.0
+) -> HTTPRequest:
+    """A request to a live app's kernel, on its secret port (`path` from the port's root)."""
+    return HTTPRequest(
+        f"http://127.0.0.1:{registration.port}{path}",
+        method=method,
+        headers={SECRET_HEADER: registration.secret},
+        body=b"" if method == "POST" else None,
+        connect_timeout=1.0,
+        request_timeout=timeout,
+    )
+
+
 async def kernel_metrics(registration: Registration) -> str | None:
     """The Gingee series of a live app's kernel (its secret port), or None if it does not answer."""
-    url = f"http://127.0.0.1:{registration.port}{KERNEL_METRICS_PATH}"
-    request = HTTPRequest(
-        url, headers={SECRET_HEADER: registration.secret}, connect_timeout=1.0, request_timeout=3.0
-    )
     try:
-        reply = await AsyncHTTPClient().fetch(request)
+        reply = await AsyncHTTPClient().fetch(kernel_request(registration, KERNEL_METRICS_PATH))
     except Exception as exc:  # a busy or gone kernel must not break the scrape
         log.info("gingee: no metrics from the kernel of app '%s' (%s)", registration.app, exc)
         return None

@@ -24,14 +24,14 @@ from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient
 
 from gingee_kernel.errors import HttpError
 from gingee_kernel.jobqueue import api
 from gingee_kernel.jobqueue.service import SHARED_KEY, QueueService
-from gingee_kernel.live import KERNEL_QUEUE_PATH, SECRET_HEADER, Registration
+from gingee_kernel.live import KERNEL_QUEUE_PATH, Registration
 
-from .handlers import GingeeAPIHandler
+from .handlers import GingeeAPIHandler, kernel_request
 
 log = logging.getLogger("gingee.jupyter")
 
@@ -131,15 +131,8 @@ class QueueAPIHandler(GingeeAPIHandler):
 async def kernel_queue(registration: Registration, method: str, path: str, query: str) -> Answer:
     """One queue API request to a live app's kernel (its secret port): (status, JSON body), or status 599
     with the reason if the kernel does not answer."""
-    url = f"http://127.0.0.1:{registration.port}{KERNEL_QUEUE_PATH}{quote(path)}"
-    request = HTTPRequest(
-        url + (f"?{query}" if query else ""),
-        method=method,
-        headers={SECRET_HEADER: registration.secret},
-        body=b"" if method == "POST" else None,
-        connect_timeout=1.0,
-        request_timeout=KERNEL_TIMEOUT,
-    )
+    target = f"{KERNEL_QUEUE_PATH}{quote(path)}" + (f"?{query}" if query else "")
+    request = kernel_request(registration, target, method, KERNEL_TIMEOUT)
     try:
         reply = await AsyncHTTPClient().fetch(request, raise_error=False)
     except Exception as exc:  # a gone or wedged kernel: the caller answers 502, the overview skips it
