@@ -107,6 +107,13 @@ WS_FANOUT_ERRORS = Counter(
     ["app", "outcome"],
     registry=REGISTRY,
 )
+WS_CLOSES = Counter(
+    "gingee_websocket_closes_total",
+    "Websockets the server closed, by reason: slow_consumer and rate_limited (1008), invalid_utf8 (1007), "
+    "protocol_error (1002), too_big (1009), idle (1001), handler_error (1011).",
+    ["app", "reason"],
+    registry=REGISTRY,
+)
 CACHE_LOOKUPS = Counter(
     "gingee_cache_lookups_total", "Cache reads, by result (hit, miss).", ["app", "result"], registry=REGISTRY
 )
@@ -264,6 +271,20 @@ def record_ws_fanout_error(app: str, outcome: str, count: int = 1) -> None:
     if outcome not in WS_FANOUT_OUTCOMES:
         raise ValueError(f"unknown fan-out outcome {outcome!r}; expected one of {sorted(WS_FANOUT_OUTCOMES)}")
     WS_FANOUT_ERRORS.labels(app, outcome).inc(count)
+
+
+WS_CLOSE_REASONS = frozenset(
+    {"slow_consumer", "rate_limited", "invalid_utf8", "protocol_error", "too_big", "idle", "handler_error"}
+)
+
+
+def record_ws_close(app: str, reason: str) -> None:
+    """The server closed one of the app's websockets for `reason` (one of WS_CLOSE_REASONS)."""
+    if reason not in WS_CLOSE_REASONS:
+        raise ValueError(
+            f"unknown websocket close reason {reason!r}; expected one of {sorted(WS_CLOSE_REASONS)}"
+        )
+    WS_CLOSES.labels(app, reason).inc()
 
 
 def record_cache_lookup(app: str, hit: bool) -> None:

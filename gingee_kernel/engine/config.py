@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any
 
 #: Every server setting and its default. `gingee.json` is merged over this, section by section.
@@ -34,11 +36,12 @@ DEFAULT_SERVER_CONFIG: dict[str, Any] = {
         "fanout": {
             "driver": "local",
             "redis": {"url": "redis://127.0.0.1:6379/0"},
-            "channel_prefix": "gingee:ws:",
+            "channel_prefix": None,  # None: gingee:ws:<cluster.name>:
             "retry_ms": 10_000,
             "max_pending": 10_000,
         },
     },
+    "cluster": {"name": None},  # None: the project folder's name (see settle_cluster)
     "egress": {
         "mode": "protected",
         "https_only": False,
@@ -89,3 +92,13 @@ def merge_config(base: dict[str, Any], override: dict[str, Any]) -> dict[str, An
 def server_config(user: dict[str, Any] | None = None) -> dict[str, Any]:
     """The effective server config: defaults with `user` (a parsed gingee.json) merged over them."""
     return merge_config(DEFAULT_SERVER_CONFIG, user or {})
+
+
+def settle_cluster(config: dict[str, Any], project_dir: Path) -> dict[str, Any]:
+    """Fill in `config["cluster"]`: `name` defaults to the project folder's name (what separates projects
+    sharing one Redis, e.g. in the websocket fan-out channels), and `project_dir` is where it lives."""
+    cluster = config.setdefault("cluster", {})
+    if not cluster.get("name"):
+        cluster["name"] = re.sub(r"[^A-Za-z0-9._-]+", "-", project_dir.name).strip("-.") or "project"
+    cluster["project_dir"] = str(project_dir)
+    return cluster

@@ -14,7 +14,7 @@ from ..errors import GingeeError, ManifestError
 from ..metrics import record_app_load_error
 from . import manifest
 from .app import AppRuntime
-from .config import server_config
+from .config import server_config, settle_cluster
 from .loader import is_app_dir, load_app
 from .secrets import resolve_secrets
 
@@ -42,6 +42,7 @@ class Project:
         self.dir = Path(project_dir).resolve()
         self.dev = dev
         self.config = config if config is not None else load_server_config(self.dir)
+        settle_cluster(self.config, self.dir)
         self.web_root = (self.dir / self.config["web_root"]).resolve()
         self.apps: dict[str, AppRuntime] = {}
         self.errors: dict[str, str] = {}

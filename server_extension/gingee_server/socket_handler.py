@@ -25,6 +25,7 @@ from tornado.httputil import HTTPHeaders
 
 from gingee_kernel.errors import HttpError
 from gingee_kernel.live import PREFIX_HEADER, SECRET_HEADER, Registration, pid_alive
+from gingee_kernel.modules.ws.send_buffer import DEFAULT_LIMIT, SendBuffer
 from gingee_kernel.modules.ws.tornado_host import GingeeSocketMixin, UpgradeMatcher
 
 from .app_handler import AUTH_RESOURCE, write_json_error
@@ -50,6 +51,8 @@ class AppSocketHandler(GingeeSocketMixin, tornado.websocket.WebSocketHandler, Ju
         self.prefix = self.host.prefix
         self.target: Target | None = None
         self.upstream: tornado.websocket.WebSocketClientConnection | None = None
+        # What the relay wrote to the browser and the browser has not read yet (a live app's socket).
+        self.backlog = SendBuffer(DEFAULT_LIMIT, self._slow_browser)
 
     def set_default_headers(self) -> None:
         """No page headers (CSP and friends) on a websocket handshake, as Jupyter's own sockets."""
@@ -155,8 +158,17 @@ class AppSocketHandler(GingeeSocketMixin, tornado.websocket.WebSocketHandler, Ju
             self.close(code if code in _SENDABLE_CLOSE or (code and 3000 <= code < 5000) else 1001, reason)
             return
         self._activity()
+        if self.backlog.full(len(message)):
+            self._slow_browser()
+            return
         with contextlib.suppress(tornado.websocket.WebSocketClosedError):
-            self.write_message(message, binary=isinstance(message, bytes))
+            self.backlog.track(self.write_message(message, binary=isinstance(message, bytes)), len(message))
+
+    def _slow_browser(self) -> None:
+        """The browser does not read what the kernel sends: close as the app's own socket would (1008)."""
+        if self.ws_connection is not None and not self.ws_connection.is_closing():
+            self.log.warning("a live app's websocket client does not read; closing it with 1008")
+            self.close(1008, "send buffer full")
 
     # --- both kinds ----------------------------------------------------------------------------------
 

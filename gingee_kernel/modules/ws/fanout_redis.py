@@ -21,6 +21,7 @@ from typing import Any
 from ... import metrics
 from ...errors import ModuleConfigError
 from .fanout import Deliver, Envelope, Fanout
+from .presence import Presence
 
 try:
     import redis.asyncio as aioredis
@@ -46,16 +47,24 @@ class _Held:
 
 
 class RedisFanout(Fanout):
-    """Broadcasts over the Redis channel `<channel_prefix>broadcast`."""
+    """Broadcasts over the Redis channel `<prefix>broadcast`; announces itself on `<prefix>hello`."""
 
     def __init__(
-        self, url: str, channel: str, node: str, *, retry_seconds: float = 10.0, max_pending: int = 10_000
+        self,
+        url: str,
+        prefix: str,
+        node: str,
+        *,
+        project: str = "",
+        retry_seconds: float = 10.0,
+        max_pending: int = 10_000,
     ) -> None:
         if aioredis is None:
             raise ModuleConfigError(
                 "websockets fan-out driver 'redis' needs the redis package: pip install 'gingee[redis]'"
             )
-        self.channel = channel
+        self.channel = f"{prefix}broadcast"
+        self.hello_channel = f"{prefix}hello"
         self.node = node
         self.retry_seconds = retry_seconds
         self.max_pending = max_pending
@@ -65,6 +74,8 @@ class RedisFanout(Fanout):
         )
         kwargs = self._publisher_client.connection_pool.connection_kwargs
         self.where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        self.presence = Presence.here(node, project, int(kwargs.get("db") or 0))
+        self._warned: set[str] = set()
         self._pending: deque[_Held] = deque()
         self._wake: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None
@@ -97,19 +108,23 @@ class RedisFanout(Fanout):
         while not self._closed:
             pubsub = self._subscriber_client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.hello_channel)
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is None:
                         continue
-                    if message["type"] == "subscribe":
+                    if message["type"] == "subscribe" and message["channel"] == self.channel.encode():
                         assert self._ready is not None
                         self._ready.set()
                         if down:
                             log.warning("websocket fan-out: subscribed to Redis at %s again", self.where)
                         delay, down = 0.1, False
-                    elif message["type"] == "message":
+                    elif message["type"] == "subscribe":
+                        await self._hello(reply=False)
+                    elif message["channel"] == self.channel.encode():
                         self._receive(message["data"])
+                    else:
+                        await self._greeted(message["data"])
             except (RedisError, OSError) as exc:
                 if not down:
                     down = True
@@ -140,6 +155,25 @@ class RedisFanout(Fanout):
             self._deliver(envelope)
         except Exception:
             log.exception("websocket fan-out: delivering a broadcast for app '%s' failed", envelope.app)
+
+    # -- presence (presence.py) ---------------------------------------------------------------------
+
+    async def _hello(self, reply: bool) -> None:
+        await self._publisher_client.publish(self.hello_channel, self.presence.dumps(reply))
+
+    async def _greeted(self, raw: bytes) -> None:
+        try:
+            other, reply = Presence.loads(raw)
+        except (ValueError, KeyError, TypeError):
+            return
+        if other.node == self.node:
+            return
+        why = self.presence.conflict(other, self.channel)
+        if why is not None and other.node not in self._warned:
+            self._warned.add(other.node)
+            log.warning("%s", why)
+        if not reply:
+            await self._hello(reply=True)
 
     # -- publishing ---------------------------------------------------------------------------------
 

@@ -45,8 +45,9 @@ def make_fanout(settings: ServerSettings, node: str) -> Fanout:
 
         return RedisFanout(
             settings.redis_url,
-            f"{settings.channel_prefix}broadcast",
+            settings.channel_prefix,
             node,
+            project=settings.project_dir,
             retry_seconds=settings.retry_seconds,
             max_pending=settings.max_pending,
         )

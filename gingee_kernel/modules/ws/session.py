@@ -8,8 +8,9 @@ A host (the standalone Tornado handler, a Jupyter handler, a kernel proxy) admit
     session.receive(message)                    # each message; await the result unless it is None
     session.closed(code, reason)                # once, when the connection is gone
 
-It enforces `max_message_bytes` (close 1009) and `idle_timeout` (close 1001), closes with 1011 when the
-handler or a callback raises, and runs callbacks in the app's context so modules work there.
+It enforces `max_message_bytes` (close 1009), `max_messages_per_second` (close 1008) and `idle_timeout`
+(close 1001), closes with 1011 when the handler or a callback raises, and runs callbacks in the app's
+context so modules work there. The socket itself enforces `max_send_buffer_bytes` (close 1008).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .upgrade import Admission
 CLOSE_TOO_BIG = 1009
 CLOSE_GOING_AWAY = 1001
 CLOSE_ERROR = 1011
+CLOSE_POLICY = 1008
 
 
 class Session:
@@ -41,8 +43,20 @@ class Session:
         self.hub = admission.hub
         self.limit = admission.settings.max_message_bytes
         self.idle_timeout = admission.settings.idle_timeout
+        # Inbound rate: a token bucket holding one second's worth of messages, refilled continuously.
+        self.rate = admission.settings.max_messages_per_second
+        self._tokens = self._burst = max(self.rate, 1.0)
         loop = asyncio.get_running_loop()
-        self.socket = Socket(uuid.uuid4().hex, self.app, connection, self.hub, admission.meta, loop)
+        self.socket = Socket(
+            uuid.uuid4().hex,
+            self.app,
+            connection,
+            self.hub,
+            admission.meta,
+            loop,
+            admission.settings.max_send_buffer_bytes,
+        )
+        self._refilled = time.monotonic()
         self._loop = loop
         self._timer: asyncio.TimerHandle | None = None
         self._done = False
@@ -66,9 +80,12 @@ class Session:
         sock = self.socket
         if sock.closed:
             return None
-        sock.last_active = time.monotonic()
+        now = sock.last_active = time.monotonic()
+        if self.rate and not self._take(now):
+            sock._close(CLOSE_POLICY, f"more than {self.rate:g} messages per second", cause="rate_limited")
+            return None
         if self._too_big(message):
-            sock._close(CLOSE_TOO_BIG, f"message larger than {self.limit} bytes")
+            sock._close(CLOSE_TOO_BIG, f"message larger than {self.limit} bytes", cause="too_big")
             return None
         metrics.record_ws_message(sock.app, "in")
         callbacks = sock.message_callbacks
@@ -88,6 +105,16 @@ class Session:
                 if sock.closed:
                     return None
         return None
+
+    def _take(self, now: float) -> bool:
+        """Take one token from the inbound bucket; False if it is empty (over the rate)."""
+        tokens = min(self._burst, self._tokens + (now - self._refilled) * self.rate)
+        self._refilled = now
+        if tokens < 1.0:
+            self._tokens = tokens
+            return False
+        self._tokens = tokens - 1.0
+        return True
 
     def _too_big(self, message: str | bytes) -> bool:
         size = len(message)
@@ -146,14 +173,14 @@ class Session:
         self.app.log.exception(
             "websocket %s of app '%s': %s failed; closing with 1011", self.socket.id, self.app.name, what
         )
-        self.socket._close(CLOSE_ERROR, "handler error")
+        self.socket._close(CLOSE_ERROR, "handler error", cause="handler_error")
 
     def _check_idle(self) -> None:
         if self._done:
             return
         idle = time.monotonic() - self.socket.last_active
         if idle >= self.idle_timeout:
-            self.socket._close(CLOSE_GOING_AWAY, "idle timeout")
+            self.socket._close(CLOSE_GOING_AWAY, "idle timeout", cause="idle")
         else:
             self._timer = self._loop.call_later(self.idle_timeout - idle, self._check_idle)
 

@@ -22,6 +22,8 @@ log = logging.getLogger("gingee.websockets")
 DEFAULT_PATH = "/ws"
 DEFAULT_MAX_MESSAGE_BYTES = 65_536
 DEFAULT_IDLE_TIMEOUT = 300.0
+DEFAULT_MAX_SEND_BUFFER = "1mb"
+DEFAULT_MAX_MESSAGES_PER_SECOND = 100.0
 _STATE_KEY = "websockets.settings"
 
 
@@ -33,15 +35,17 @@ class ServerSettings:
     max_connections_per_app: int = 2_000
     driver: str = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    channel_prefix: str = "gingee:ws:"
+    channel_prefix: str = "gingee:ws:project:"
     retry_seconds: float = 10.0
     max_pending: int = 10_000
+    project_dir: str = ""
 
     @classmethod
     def from_config(cls, server_config: dict[str, Any]) -> ServerSettings:
         """Read the `websockets` section of a resolved server config (defaults where absent)."""
         section = server_config.get("websockets") or {}
         fanout = section.get("fanout") or {}
+        cluster = server_config.get("cluster") or {}
         driver = fanout.get("driver", cls.driver)
         if driver not in ("local", "redis"):
             raise ModuleConfigError(
@@ -52,9 +56,12 @@ class ServerSettings:
             max_connections_per_app=int(section.get("max_connections_per_app", cls.max_connections_per_app)),
             driver=driver,
             redis_url=str((fanout.get("redis") or {}).get("url") or cls.redis_url),
-            channel_prefix=str(fanout.get("channel_prefix", cls.channel_prefix)),
+            channel_prefix=str(
+                fanout.get("channel_prefix") or f"gingee:ws:{cluster.get('name') or 'project'}:"
+            ),
             retry_seconds=int(fanout.get("retry_ms", cls.retry_seconds * 1000)) / 1000,
             max_pending=int(fanout.get("max_pending", cls.max_pending)),
+            project_dir=str(cluster.get("project_dir") or ""),
         )
 
 
@@ -69,6 +76,8 @@ class AppSettings:
     max_message_bytes: int
     idle_timeout: float
     max_connections: int
+    max_send_buffer_bytes: int = 1 << 20
+    max_messages_per_second: float = DEFAULT_MAX_MESSAGES_PER_SECOND
 
     def matches(self, rest: str) -> bool:
         """True if the app-relative raw path `rest` is this endpoint (a trailing slash is accepted)."""
@@ -109,6 +118,10 @@ def _parse(app: AppRuntime, section: dict[str, Any]) -> AppSettings:
         max_message_bytes=parse_size(section.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)),
         idle_timeout=float(section.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)),
         max_connections=cap,
+        max_send_buffer_bytes=parse_size(section.get("max_send_buffer_bytes", DEFAULT_MAX_SEND_BUFFER)),
+        max_messages_per_second=float(
+            section.get("max_messages_per_second", DEFAULT_MAX_MESSAGES_PER_SECOND)
+        ),
     )
 
 

@@ -22,8 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ... import metrics
 from ...engine.g import AppInfo
 from ...errors import GingeeError
+from .send_buffer import DEFAULT_LIMIT, SendBuffer
 
 if TYPE_CHECKING:
     import asyncio
@@ -83,10 +85,8 @@ def encode(data: Any) -> tuple[bytes, bool]:
 _SERVER_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015)))
 
 
-def _consume(future: Any) -> None:
-    """Retrieve a send future's error so a socket closed mid-send is not reported as unhandled."""
-    if not future.cancelled():
-        future.exception()
+#: The close code for a client that does not read what it is sent (RFC 6455 1008, policy violation).
+CLOSE_SLOW_CONSUMER = 1008
 
 
 class Socket:
@@ -94,6 +94,7 @@ class Socket:
 
     __slots__ = (
         "__weakref__",
+        "_buffer",
         "_conn",
         "_hub",
         "_loop",
@@ -120,6 +121,7 @@ class Socket:
         hub: Hub,
         meta: dict[str, Any],
         loop: asyncio.AbstractEventLoop,
+        max_send_buffer: int = DEFAULT_LIMIT,
     ) -> None:
         self.id = sid
         self.runtime = runtime
@@ -135,6 +137,7 @@ class Socket:
         self.close_callbacks: list[Callback] = []
         self.last_active = time.monotonic()
         self._conn = conn
+        self._buffer = SendBuffer(max_send_buffer, self._slow_consumer, loop)
         self._hub = hub
         self._loop = loop
         self._thread = threading.get_ident()
@@ -154,17 +157,34 @@ class Socket:
             self._hub.count_out(self.app, 1)
 
     def write(self, payload: bytes, binary: bool) -> bool:
-        """Write an encoded message (hub use); False if the socket is closing."""
+        """Write an encoded message (hub use); False if the socket is closing, or is being closed because
+        its client does not read what it is sent (see `send_buffer`)."""
         if self.closed:
+            return False
+        size = len(payload)
+        if self._buffer.full(size):
+            self._slow_consumer()
             return False
         try:
             future = self._conn.write_message(payload, binary)
         except Exception:  # the connection is going away; its close callback will clean up
             return False
-        if future is not None and hasattr(future, "add_done_callback"):
-            future.add_done_callback(_consume)
+        self._buffer.track(future, size)
         self.last_active = time.monotonic()
         return True
+
+    def _slow_consumer(self) -> None:
+        if self.closed:
+            return
+        self._hub.log.warning(
+            "websocket %s of app '%s': its client has not read %d bytes (app.json websockets."
+            "max_send_buffer_bytes is %d); closing it with 1008",
+            self.id,
+            self.app,
+            self._buffer.pending,
+            self._buffer.limit,
+        )
+        self._close(CLOSE_SLOW_CONSUMER, "send buffer full", cause="slow_consumer")
 
     def to(self, room: str) -> Room:
         """Everyone in `room` but this socket, in every process: `socket.to("lobby").send(data)`."""
@@ -185,9 +205,12 @@ class Socket:
             raise ValueError("websockets: a close reason is at most 123 bytes of UTF-8")
         self._on_loop(self._close, code, reason)
 
-    def _close(self, code: int, reason: str) -> None:
+    def _close(self, code: int, reason: str, cause: str | None = None) -> None:
+        """Close on the loop; `cause` (a reason the server closes for) is counted in the metrics."""
         if self.closed:
             return
+        if cause is not None:
+            metrics.record_ws_close(self.app, cause)
         self.closed = True
         self.close_code, self.close_reason = code, reason
         self._hub.detach(self)

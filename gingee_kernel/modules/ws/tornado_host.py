@@ -14,8 +14,10 @@ import tornado.routing
 import tornado.websocket
 from tornado.httputil import HTTPServerRequest
 
+from ... import metrics
 from ...engine.dispatch import Engine
 from ...errors import HttpError
+from .protocol import StrictProtocol
 from .session import Session
 from .upgrade import Admission, UpgradeRequest, admit
 
@@ -77,6 +79,18 @@ class GingeeSocketMixin:
         if self._admission is None:
             return 65_536
         return FRAME_HEADROOM * self._admission.settings.max_message_bytes + 65_536
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        """Tornado's protocol, made to send 1002/1007 close frames (`protocol.StrictProtocol`)."""
+        protocol = super().get_websocket_protocol()  # type: ignore[misc]
+        if type(protocol) is tornado.websocket.WebSocketProtocol13:
+            return StrictProtocol(self, False, protocol.params)  # type: ignore[arg-type]
+        return protocol  # type: ignore[no-any-return]
+
+    def protocol_failed(self, cause: str) -> None:
+        """The client broke RFC 6455 (StrictProtocol closed with 1002/1007): count it for the app."""
+        app = self._admission.app.name if self._admission is not None else "-"
+        metrics.record_ws_close(app, cause)
 
     @property
     def ping_interval(self) -> float | None:
