@@ -47,6 +47,15 @@ async def room_member(ws, server):
     return conn
 
 
+async def assert_apart(a, on_a, on_b, n: int) -> None:
+    """A broadcast on A reaches A's socket, and B's socket (same app and room name) sees nothing: its next
+    message is its own echo (with the old server-wide prefix it got A's broadcast first)."""
+    assert await push(a.url("").rstrip("/"), "news", {"n": n}) == {"sent": 1}
+    assert await recv(on_a) == {"n": n}
+    on_b.write_message(json.dumps({"op": "echo", "data": "only mine"}))
+    assert await recv(on_b) == "only mine"
+
+
 async def wait_for_log(caplog, text: str, count: int) -> None:
     deadline = time.monotonic() + 10
     while sum(text in r.getMessage() for r in caplog.records) < count:
@@ -62,13 +71,7 @@ async def test_projects_on_other_databases_do_not_receive_each_others_broadcasts
     a = serve(write_files(tmp_path / f"alpha-{tag}", files(redis_url)))
     b = serve(write_files(tmp_path / f"beta-{tag}", files(other_db(redis_url))))
     on_a, on_b = await room_member(ws, a), await room_member(ws, b)
-
-    assert await push(a.url("").rstrip("/"), "news", {"n": 1}) == {"sent": 1}
-    assert await recv(on_a) == {"n": 1}
-    # B's socket, in a room of the same name of an app of the same name, saw nothing: its next message
-    # is its own echo (with the old server-wide prefix it got {"n": 1} first)
-    on_b.write_message(json.dumps({"op": "echo", "data": "only mine"}))
-    assert await recv(on_b) == "only mine"
+    await assert_apart(a, on_a, on_b, 1)
     assert not any(WARNING in r.getMessage() for r in caplog.records)
 
 
@@ -94,10 +97,7 @@ async def test_cluster_name_separates_two_folders_of_one_name(tmp_path, serve, w
     a = serve(write_files(tmp_path / "one" / name, files(redis_url, cluster={"name": f"{name}-a"})))
     b = serve(write_files(tmp_path / "two" / name, files(redis_url, cluster={"name": f"{name}-b"})))
     on_a, on_b = await room_member(ws, a), await room_member(ws, b)
-    assert await push(a.url("").rstrip("/"), "news", {"n": 2}) == {"sent": 1}
-    assert await recv(on_a) == {"n": 2}
-    on_b.write_message(json.dumps({"op": "echo", "data": "only mine"}))
-    assert await recv(on_b) == "only mine"
+    await assert_apart(a, on_a, on_b, 2)
     assert not any(WARNING in r.getMessage() for r in caplog.records)
 
 
