@@ -76,6 +76,30 @@ BROKEN = {
         "at /startup_scripts/0",
         "box/setup.py does not exist",
     ),
+    "websocket_negative_rate": (
+        {
+            "web/bad/box/app.json": {
+                "name": "bad",
+                "websockets": {"handler": "ws.py", "max_messages_per_second": -1},
+            },
+            "web/bad/box/ws.py": "async def handle(socket, ctx):\n    pass\n",
+        },
+        "web/bad/box/app.json",
+        "at /websockets/max_messages_per_second",
+        "less than the minimum of 0",
+    ),
+    "websocket_send_buffer_not_a_size": (
+        {
+            "web/bad/box/app.json": {
+                "name": "bad",
+                "websockets": {"handler": "ws.py", "max_send_buffer_bytes": "lots"},
+            },
+            "web/bad/box/ws.py": "async def handle(socket, ctx):\n    pass\n",
+        },
+        "web/bad/box/app.json",
+        "at /websockets/max_send_buffer_bytes",
+        "expected",
+    ),
     "unset_env_secret": (
         {"web/bad/box/app.json": {"name": "bad", "jwt": {"secret": "env:GINGEE_TEST_SURELY_UNSET"}}},
         "web/bad/box/app.json",
@@ -177,6 +201,13 @@ def test_broken_gingee_json_stops_the_server_with_a_clear_error(make_project):
     assert (
         str(info.value) == 'gingee.json: at /limits/request_timeout_ms: expected integer, got string "soon"'
     )
+
+
+def test_a_cluster_name_that_cannot_be_a_channel_name_stops_the_server(make_project):
+    project = make_project({"gingee.json": {"cluster": {"name": "my project"}}})
+    with pytest.raises(ManifestError) as info:
+        Server(project)
+    assert str(info.value).startswith("gingee.json: at /cluster/name:")
 
 
 def test_reload_picks_up_fixed_manifest(make_project, serve, client):
