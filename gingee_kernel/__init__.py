@@ -21,7 +21,7 @@ from .errors import (
 
 __version__ = "0.1.0"
 
-_MODULES = ("auth", "cache", "crypto", "db", "fs", "httpclient", "queue", "utils", "websockets")
+_MODULES = ("auth", "cache", "crypto", "db", "fs", "httpclient", "mail", "queue", "utils", "websockets")
 
 __all__ = [
     "GingeeError",

@@ -114,6 +114,20 @@ WS_CLOSES = Counter(
     ["app", "reason"],
     registry=REGISTRY,
 )
+MAIL_MESSAGES = Counter(
+    "gingee_mail_messages_total",
+    "Messages given to mail.send / send_later, by driver and outcome: sent, queued, or the error class "
+    "(invalid, recipient_rejected, rejected, auth, rate_limited, unavailable).",
+    ["app", "driver", "outcome"],
+    registry=REGISTRY,
+)
+MAIL_DURATION = Histogram(
+    "gingee_mail_send_duration_seconds",
+    "Seconds a driver took to hand one message to its provider (sent or not).",
+    ["app", "driver"],
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
 CACHE_LOOKUPS = Counter(
     "gingee_cache_lookups_total", "Cache reads, by result (hit, miss).", ["app", "result"], registry=REGISTRY
 )
@@ -285,6 +299,20 @@ def record_ws_close(app: str, reason: str) -> None:
             f"unknown websocket close reason {reason!r}; expected one of {sorted(WS_CLOSE_REASONS)}"
         )
     WS_CLOSES.labels(app, reason).inc()
+
+
+MAIL_OUTCOMES = frozenset(
+    {"sent", "queued", "invalid", "recipient_rejected", "rejected", "auth", "rate_limited", "unavailable"}
+)
+
+
+def record_mail(app: str, driver: str, outcome: str, seconds: float | None = None) -> None:
+    """One message's outcome (one of MAIL_OUTCOMES), and how long the driver took, if it was asked."""
+    if outcome not in MAIL_OUTCOMES:
+        raise ValueError(f"unknown mail outcome {outcome!r}; expected one of {sorted(MAIL_OUTCOMES)}")
+    MAIL_MESSAGES.labels(app, driver, outcome).inc()
+    if seconds is not None:
+        MAIL_DURATION.labels(app, driver).observe(seconds)
 
 
 def record_cache_lookup(app: str, hit: bool) -> None:

@@ -7,6 +7,7 @@ through `current_app()` or `require()` and never receive the app as an argument.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from .app import AppRuntime
 
 _current_app: ContextVar[AppRuntime | None] = ContextVar("gingee_current_app", default=None)
+#: When the current request's time budget runs out (time.monotonic()), or None outside a request.
+_deadline: ContextVar[float | None] = ContextVar("gingee_request_deadline", default=None)
 
 
 def current_app() -> AppRuntime:
@@ -53,3 +56,21 @@ def app_context(app: AppRuntime) -> Iterator[AppRuntime]:
 def set_current_app(app: AppRuntime | None) -> None:
     """Set the current app for the rest of this context (the engine calls it once per task)."""
     _current_app.set(app)
+
+
+@contextlib.contextmanager
+def set_deadline(when: float | None) -> Iterator[None]:
+    """Mark the current request's budget as ending at `when` (time.monotonic()) for the body's duration."""
+    token = _deadline.set(when)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def time_left(cap: float) -> float:
+    """Seconds a call may still take: `cap`, or less if the current request's budget ends sooner."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return cap
+    return max(0.001, min(cap, deadline - time.monotonic()))

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from ..errors import HttpError
 from .app import AppRuntime
+from .context import set_deadline
 from .limits import Gate
 from .observe import Exchange, Observer
 from .pipeline import AppPipeline, Target
@@ -206,7 +207,8 @@ class Engine:
                 entry = _Deadline(deadlines.clock() + budget, task, response)
                 deadlines.add(entry)
                 try:
-                    await pipeline.run(target, request, response)
+                    with set_deadline(time.monotonic() + budget):
+                        await pipeline.run(target, request, response)
                 except asyncio.CancelledError:
                     if not entry.expired:
                         raise

@@ -18,13 +18,19 @@ from jsonschema.exceptions import ValidationError
 from ..errors import ManifestError
 
 SCHEMAS = ("gingee", "app", "routes", "pmft")
+#: Definitions shared by several manifests (module sections such as `mail`), merged into each one's $defs.
+SHARED = "modules"
+
+
+def _schema_text(name: str) -> str:
+    return resources.files(__package__).joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
 
 
 @functools.cache
 def validator(kind: str) -> jsonschema.protocols.Validator:
     """The compiled validator for one manifest kind ("gingee", "app", "routes" or "pmft")."""
-    text = resources.files(__package__).joinpath("schemas", f"{kind}.schema.json").read_text("utf-8")
-    schema = json.loads(text)
+    schema = json.loads(_schema_text(kind))
+    schema.setdefault("$defs", {}).update(json.loads(_schema_text(SHARED))["$defs"])
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
@@ -85,7 +91,8 @@ def expected_of(error: ValidationError) -> str:
     if kind == "enum":
         return f"expected one of {', '.join(json.dumps(v) for v in value)}, got {_short(error.instance)}"
     if kind == "pattern":
-        return f"expected a string matching {value}, got {_short(error.instance)}"
+        wanted = schema.get("description") or f"a string matching {value}"
+        return f"expected {wanted}, got {_short(error.instance)}"
     if kind in {"minimum", "maximum", "minLength", "minItems", "uniqueItems"}:
         return f"{error.message} ({kind} {json.dumps(value)})"
     return error.message

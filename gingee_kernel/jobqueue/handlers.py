@@ -1,8 +1,10 @@
-"""Which function runs a job: an in-memory registration (notebooks), else app.json `queue.jobs`, else
-`box/jobs/<name>.py`. `find` answers at `queue.add` time; `load` gives the callable when the job runs."""
+"""Which function runs a job: one of Gingee's own jobs (`gingee.<module>`), an in-memory registration
+(notebooks), else app.json `queue.jobs`, else `box/jobs/<name>.py`. `find` answers at `queue.add` time;
+`load` gives the callable when the job runs."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,11 @@ _REGISTRY = "queue.handlers"  # app.state key: {name: HandlerRef} registered in 
 _FOUND = "queue.found"  # app.state key: {name: HandlerRef} resolved from files (not in dev mode)
 
 JobFunction = Callable[[Any], Any]
+
+#: Gingee's own jobs (the modules' background work, such as mail.send_later): name -> "module:function".
+#: The dot keeps them apart from app job names, which cannot hold one; imported when first needed, so a
+#: `gingee worker` runs them without the app ever importing the module.
+BUILTIN_JOBS = {"gingee.mail": "gingee_kernel.modules.mail:deliver_job"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,10 @@ def registered(app: AppRuntime) -> dict[str, HandlerRef]:
 
 def find(app: AppRuntime, name: str) -> HandlerRef:
     """The handler of job `name` in `app`; HandlerNotFound if none exists."""
+    builtin = BUILTIN_JOBS.get(name) if isinstance(name, str) else None
+    if builtin is not None:
+        module, function = builtin.split(":")
+        return HandlerRef(func=getattr(importlib.import_module(module), function))
     registry = app.state.get(_REGISTRY)
     ref = registry.get(name) if registry else None
     if ref is not None:

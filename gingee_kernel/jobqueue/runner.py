@@ -97,7 +97,10 @@ class JobRunner:
             app.log.error(
                 "job %s %s attempt %d/%d failed", spec.name, spec.id, attempt, spec.attempts, exc_info=exc
             )
-            return self._failed(app_name, spec, attempt, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            if getattr(exc, "retryable", True) is False:  # e.g. a refused recipient: retrying cannot help
+                return self._dead(app_name, spec, f"{error} (not retried: the same attempt would fail again)")
+            return self._failed(app_name, spec, attempt, error)
         metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
         metrics.record_job(app_name, spec.name, "succeeded")
         return Outcome("done", value=value)

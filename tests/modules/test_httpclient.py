@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
 import socket
 import ssl
@@ -18,10 +17,6 @@ import pytest
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gingee_kernel.engine.app import AppRuntime
 from gingee_kernel.engine.context import app_context
@@ -30,6 +25,7 @@ from gingee_kernel.modules import httpclient
 from gingee_kernel.modules.egress import EgressDenied, EgressPolicy, EgressTransport
 from gingee_kernel.modules.httpclient import HttpClientError, HttpClientTimeout
 from tests.fixtures.apps import MakeApp
+from tests.fixtures.tls import tls_files
 
 LOOPBACK_ALLOWED = {"allow_cidrs": ["127.0.0.1/32"]}
 
@@ -382,56 +378,12 @@ async def test_connection_refused_raises_http_client_error(net_app: Callable[...
 # --- TLS through the pinned transport -------------------------------------------------------------------
 
 
-def _tls_files(tmp_path: Path, names: list[str]) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for `names`; returns (ca.pem, cert.pem, key.pem)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gingee test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
-    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return paths
-
-
 async def test_https_keeps_sni_and_certificate_checks_for_the_host_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pinning connects to the checked IP, but TLS still sends and verifies the host name, and two names
     on the same IP never share a connection (each handshake carries its own SNI)."""
-    ca, cert, key = _tls_files(tmp_path, ["a.test", "b.test"])
+    ca, cert, key = tls_files(tmp_path, ["a.test", "b.test"])
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     sni_seen: list[str | None] = []
