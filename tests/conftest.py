@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.jupyter",
     "tests.fixtures.redis",
     "tests.fixtures.servers",
+    "tests.fixtures.smtp",
 ]
 
 SERVICE_MARKERS = ("postgres", "mysql", "redis", "prometheus", "browser")
