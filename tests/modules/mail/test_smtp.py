@@ -170,11 +170,11 @@ async def test_a_server_that_is_down(make_app: MakeApp, silent_server: int) -> N
     config = {"driver": "smtp", "from": "s@example.org"}
     config["smtp"] = {"host": "127.0.0.1", "port": 1, "security": "none"}
     app = smtp_app(make_app, config)
-    with app_context(app), pytest.raises(mail.MailUnavailable, match="could not talk to 127.0.0.1:1"):
+    with app_context(app), pytest.raises(mail.MailUnavailable, match=r"could not talk to 127\.0\.0\.1:1 "):
         await mail.send(to="ada@example.org", subject="x", text="x")
 
 
-async def test_an_app_supplied_host_passes_the_egress_policy(make_app: MakeApp, smtp_server: StartSmtp) -> None:
+async def test_an_app_supplied_host_passes_egress(make_app: MakeApp, smtp_server: StartSmtp) -> None:
     peer = await smtp_server("none", auth=False)
     smtp = {"host": "127.0.0.1", "port": peer.port, "security": "none"}
     denied = make_app("a", config={"mail": {"driver": "smtp", "smtp": smtp}}, grants={"mail"})
