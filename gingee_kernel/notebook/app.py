@@ -235,6 +235,13 @@ class App:
         self.serving = announce(self.name, host)
         return self.serving
 
+    def outbox(self, limit: int = 20) -> Any:
+        """Live widget: the mail this app sent through the console driver (headers, text, the HTML part
+        rendered in a sandboxed frame, attachments), newest first; refreshed while shown."""
+        from .outbox_widget import outbox_view
+
+        return outbox_view(self, limit)
+
     def dashboard(self) -> Any:
         """Live widgets: requests, latency and errors per route, and the last requests."""
         from .dashboard import dashboard
