@@ -9,6 +9,7 @@ punycode). A `Mail` renders itself as MIME (`mime()`) and travels through the qu
 from __future__ import annotations
 
 import base64
+import functools
 import mimetypes
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -217,6 +218,13 @@ def _parse(item: Any, where: str) -> list[Address]:
         item = str(item)
     if not isinstance(item, str):
         raise InvalidMessage(where, f"expected an address string, got {type(item).__name__}")
+    return list(_parsed(item, where))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(item: str, where: str) -> tuple[Address, ...]:
+    """The checked addresses in `item` (cached: the sender and frequent recipients repeat; the parser is
+    the costliest step of a send)."""
     _no_breaks(item, where)
     try:
         header = default.header_factory("to", item)
@@ -229,7 +237,7 @@ def _parse(item: Any, where: str) -> list[Address]:
         raise InvalidMessage(where, f"{item!r} is a group; list the addresses themselves")
     if defects or not parsed or any(not a.username or not a.domain for a in parsed):
         raise InvalidMessage(where, f"{item!r} is not a valid email address (RFC 5322: name@domain)")
-    return [_ascii_domain(a, where) for a in parsed]
+    return tuple(_ascii_domain(a, where) for a in parsed)
 
 
 def _ascii_domain(address: Address, where: str) -> Address:

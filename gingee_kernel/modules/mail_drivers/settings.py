@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
 }
 _SECTIONS = ("smtp", "sendgrid", "ses", "queue")
 _EXTRAS = {"smtp": "mail", "ses": "ses"}
+_STATE_KEY = "mail.settings"
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,14 @@ class MailSettings:
 
 
 def settings_for(app: AppRuntime) -> MailSettings:
-    """The app's effective mail settings."""
+    """The app's effective mail settings (worked out once per loaded app, fixed until reload)."""
+    settings = app.state.get(_STATE_KEY)
+    if settings is None:
+        settings = app.state[_STATE_KEY] = _merge(app)
+    return settings
+
+
+def _merge(app: AppRuntime) -> MailSettings:
     server = app.server_config.get("mail") or {}
     own = app.config.get("mail") or {}
     values = copy.deepcopy(DEFAULTS)
