@@ -108,10 +108,12 @@ async def send_later(
 ) -> JobHandle:
     """Check the message now, then queue job `gingee.mail` to send it with retries (app.json
     `mail.queue.attempts`, `backoff_ms`) and the dead-letter queue. Needs the `queue` grant too."""
-    app = require("mail")
-    settings = settings_for(app)
-    mail = _compose(app, settings, locals(), unknown)
-    return await _enqueue(app, settings, mail)
+    handle = await send(
+        to, subject, text, html, cc=cc, bcc=bcc, reply_to=reply_to, from_=from_, headers=headers,
+        attachments=attachments, queue=True, **unknown,
+    )  # fmt: skip
+    assert isinstance(handle, JobHandle)
+    return handle
 
 
 def outbox(limit: int | None = None) -> list[dict[str, Any]]:

@@ -92,23 +92,22 @@ class SmtpDriver(MailDriver):
         """One transaction on a pooled connection. An idle connection the server has meanwhile closed fails
         at MAIL FROM, before anything was sent; then one fresh connection is tried."""
         client = self._idle.pop() if self._idle else None
+        fresh = client is None
         if client is not None:
             try:
                 await client.mail(sender, timeout=timeout)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 await _discard(client)
-                client = None
+                fresh = True
             except BaseException:
                 await _discard(client)
                 raise
-        if client is None:
+        if fresh:
             client = await self._connect(timeout)
-            try:
-                await client.mail(sender, timeout=timeout)
-            except BaseException:
-                await _discard(client)
-                raise
+        assert client is not None
         try:
+            if fresh:
+                await client.mail(sender, timeout=timeout)
             await self._rest(client, recipients, data, timeout)
         except BaseException:
             await _discard(client)

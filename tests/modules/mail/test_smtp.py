@@ -159,11 +159,8 @@ async def test_a_server_that_never_answers_times_out(make_app: MakeApp, silent_s
     config = {"driver": "smtp", "from": "s@example.org", "timeout_ms": 300}
     config["smtp"] = {"host": "127.0.0.1", "port": silent_server, "security": "none"}
     app = smtp_app(make_app, config)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     with app_context(app), pytest.raises(mail.MailUnavailable, match=r"did not answer within 0.3 s"):
-        await mail.send(to="ada@example.org", subject="x", text="x")
-    assert loop.time() - started < 5  # bounded by timeout_ms, not aiosmtplib's 60 s default
+        await mail.send(to="ada@example.org", subject="x", text="x")  # timeout_ms, not aiosmtplib's 60 s
 
 
 async def test_a_server_that_is_down(make_app: MakeApp, silent_server: int) -> None:
