@@ -21,7 +21,19 @@ from .errors import (
 
 __version__ = "0.1.0"
 
-_MODULES = ("auth", "cache", "crypto", "db", "fs", "httpclient", "mail", "queue", "utils", "websockets")
+_MODULES = (
+    "auth",
+    "cache",
+    "crypto",
+    "db",
+    "fs",
+    "httpclient",
+    "mail",
+    "queue",
+    "storage",
+    "utils",
+    "websockets",
+)
 
 __all__ = [
     "GingeeError",

@@ -128,6 +128,19 @@ MAIL_DURATION = Histogram(
     buckets=BUCKETS,
     registry=REGISTRY,
 )
+STORAGE_OPERATIONS = Counter(
+    "gingee_storage_operations_total",
+    "Storage calls, by store driver, operation (put, get, stat, list, delete, copy, url) and outcome (ok, "
+    "not_found, invalid, too_large, conflict, unavailable, error).",
+    ["app", "driver", "operation", "outcome"],
+    registry=REGISTRY,
+)
+STORAGE_BYTES = Counter(
+    "gingee_storage_bytes_total",
+    "Object bytes stored (direction in) and read (out), by store driver.",
+    ["app", "driver", "direction"],
+    registry=REGISTRY,
+)
 CACHE_LOOKUPS = Counter(
     "gingee_cache_lookups_total", "Cache reads, by result (hit, miss).", ["app", "result"], registry=REGISTRY
 )
@@ -313,6 +326,18 @@ def record_mail(app: str, driver: str, outcome: str, seconds: float | None = Non
     MAIL_MESSAGES.labels(app, driver, outcome).inc()
     if seconds is not None:
         MAIL_DURATION.labels(app, driver).observe(seconds)
+
+
+STORAGE_OUTCOMES = frozenset({"ok", "not_found", "invalid", "too_large", "conflict", "unavailable", "error"})
+
+
+def record_storage(app: str, driver: str, operation: str, outcome: str, size: int = 0) -> None:
+    """One storage call's outcome (one of STORAGE_OUTCOMES) and the bytes it moved (put: in, else out)."""
+    if outcome not in STORAGE_OUTCOMES:
+        raise ValueError(f"unknown storage outcome {outcome!r}; expected one of {sorted(STORAGE_OUTCOMES)}")
+    STORAGE_OPERATIONS.labels(app, driver, operation, outcome).inc()
+    if size:
+        STORAGE_BYTES.labels(app, driver, "in" if operation == "put" else "out").inc(size)
 
 
 def record_cache_lookup(app: str, hit: bool) -> None:

@@ -13,6 +13,9 @@ DEFAULT_SERVER_CONFIG: dict[str, Any] = {
     "web_root": "web",
     "default_app": None,
     "max_body_size": "10mb",
+    # A body a script reads as it arrives ("body": "stream" routes, signed storage PUTs) is never held
+    # whole, so it may be far larger.
+    "max_upload_size": "1gb",
     "limits": {
         "request_timeout_ms": 30_000,
         "max_concurrent_requests": 100,

@@ -17,10 +17,13 @@ from ..metrics import record_permission_denied
 
 if TYPE_CHECKING:
     from .app import AppRuntime
+    from .request import Request
 
 _current_app: ContextVar[AppRuntime | None] = ContextVar("gingee_current_app", default=None)
 #: When the current request's time budget runs out (time.monotonic()), or None outside a request.
 _deadline: ContextVar[float | None] = ContextVar("gingee_request_deadline", default=None)
+#: The request being answered (for modules that build URLs back to the app), or None outside one.
+_request: ContextVar[Request | None] = ContextVar("gingee_current_request", default=None)
 
 
 def current_app() -> AppRuntime:
@@ -56,6 +59,16 @@ def app_context(app: AppRuntime) -> Iterator[AppRuntime]:
 def set_current_app(app: AppRuntime | None) -> None:
     """Set the current app for the rest of this context (the engine calls it once per task)."""
     _current_app.set(app)
+
+
+def set_current_request(request: Request | None) -> None:
+    """Set the request being answered for the rest of this context (the engine, once per request)."""
+    _request.set(request)
+
+
+def current_request() -> Request | None:
+    """The request being answered, or None in a job, a websocket callback or a notebook cell."""
+    return _request.get()
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from ..errors import HttpError
 from .app import AppRuntime
+from .body import BodyStream
 from .context import set_deadline
 from .limits import Gate
 from .observe import Exchange, Observer
@@ -42,6 +43,8 @@ class Incoming(NamedTuple):
     headers: Mapping[str, str]
     body: bytes
     remote_ip: str = ""
+    #: The body as it arrives, on a route that streams it (then `body` is empty).
+    stream: BodyStream | None = None
 
 
 def error_response(error: HttpError, response: Response | None = None) -> Response:
@@ -90,6 +93,17 @@ class Engine:
         from .sizes import parse_size
 
         return parse_size(self.project.config["max_body_size"])
+
+    def streamed_body_limit(self, method: str, path: str) -> int | None:
+        """The app's `max_upload_size` if the request to `path` streams its body to the script (a
+        `"body": "stream"` route, a signed storage PUT), else None (the body is read ahead)."""
+        name, rest = self.split(path)
+        app = self.project.apps.get(name)
+        if app is None or app.pipeline is None or not rest:
+            return None
+        if not app.pipeline.streams_body(method, rest):
+            return None
+        return int(app.pipeline.limits.max_upload_size)
 
     async def dispatch(self, incoming: Incoming, transport: Transport | None = None) -> Response:
         """Answer one request; never raises, never leaks a traceback to the client."""
@@ -187,6 +201,7 @@ class Engine:
             incoming.headers,
             incoming.body,
             incoming.remote_ip,
+            body_stream=incoming.stream,
         )
         return pipeline, target, request
 

@@ -19,6 +19,8 @@ class Limits:
     max_body_size: int
     request_timeout: float
     max_concurrent: int
+    #: The limit on a body streamed to the script (see `max_upload_size` in gingee.json).
+    max_upload_size: int = 10**9
 
 
 def app_limits(app_name: str, server: dict[str, Any], app: dict[str, Any]) -> Limits:
@@ -33,7 +35,12 @@ def app_limits(app_name: str, server: dict[str, Any], app: dict[str, Any]) -> Li
     )
     timeout_ms = _tighten(app_name, "request_timeout_ms", timeout_ms, own.get("request_timeout_ms"))
     cap = _tighten(app_name, "max_concurrent_requests", cap, own.get("max_concurrent_requests"))
-    return Limits(body, timeout_ms / 1000, cap)
+    upload = parse_size(server.get("max_upload_size", "1gb"))
+    upload = _tighten(
+        app_name, "max_upload_size", upload,
+        parse_size(own["max_upload_size"]) if "max_upload_size" in own else None,
+    )  # fmt: skip
+    return Limits(body, timeout_ms / 1000, cap, upload)
 
 
 def _tighten(app: str, key: str, server_value: int, app_value: int | None) -> int:

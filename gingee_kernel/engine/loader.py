@@ -59,8 +59,9 @@ def compile_routes(box: Path, routes: dict[str, Any] | None, label: str) -> Rout
     for index, entry in enumerate((routes or {}).get("routes", [])):
         try:
             route = compile_route(
-                entry["path"], entry.get("method", "GET"), "", entry.get("handler", "handle")
-            )
+                entry["path"], entry.get("method", "GET"), "", entry.get("handler", "handle"),
+                entry.get("body", "buffer"),
+            )  # fmt: skip
         except ValueError as exc:
             raise ManifestError(label, f"/routes/{index}/path", str(exc)) from None
         script = entry["script"] if entry["script"].endswith(".py") else entry["script"] + ".py"
@@ -73,7 +74,7 @@ def compile_routes(box: Path, routes: dict[str, Any] | None, label: str) -> Rout
 
 
 def _with_script(route: Route, script: str) -> Route:
-    return Route(route.path, route.method, script, route.handler, route.regex, route.names)
+    return Route(route.path, route.method, script, route.handler, route.body, route.regex, route.names)
 
 
 def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import HttpError
 from .app import AppRuntime
-from .context import set_current_app
+from .context import set_current_app, set_current_request
 from .g import AppInfo, G
 from .limits import Gate, Limits
 from .paths import box_script, decode_segments
@@ -24,6 +24,9 @@ from .scripts import ScriptLoader
 from .static import not_found, serve_static
 
 Handler = Callable[[G], Any]
+#: App-relative paths gingee answers itself; no script or static file is served from under them.
+BUILTIN_PREFIX = "/_gingee/"
+SIGNED_STORAGE = "/_gingee/storage/"
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 
@@ -40,7 +43,7 @@ class Target:
     """A script to run: its box-relative key, resolved path, function name, route params and the
     pattern that found it (the routes.json path, or `/<script>` for file routes)."""
 
-    __slots__ = ("function", "handler", "key", "params", "path", "pattern")
+    __slots__ = ("builtin", "function", "handler", "key", "params", "path", "pattern")
 
     def __init__(self, key: str, path: Path, function: str, params: dict[str, str], pattern: str) -> None:
         self.key = key
@@ -48,6 +51,8 @@ class Target:
         self.function = function
         self.params = params
         self.pattern = pattern
+        #: True for an endpoint gingee answers itself (signed storage URLs): no middleware runs.
+        self.builtin = False
         #: The script function, once looked up, on the targets a pipeline remembers (file routes outside
         #: dev mode, where scripts never change under a pipeline: a reload builds a new one).
         self.handler: Handler | None = None
@@ -94,6 +99,8 @@ class AppPipeline:
 
     def resolve(self, method: str, rest: str) -> Target | tuple[list[str], bool]:
         """A script Target, or the decoded segments (and trailing slash) of a static file."""
+        if rest.startswith(BUILTIN_PREFIX):
+            return self._builtin(rest)
         match = self.router.match(method, rest) if self.router.routes else None
         if isinstance(match, RouteMatch):
             route = match.route
@@ -129,6 +136,24 @@ class AppPipeline:
                 return target
         return segments, rest.endswith("/") or not segments
 
+    def _builtin(self, rest: str) -> Target:
+        if not rest.startswith(SIGNED_STORAGE):
+            raise not_found()
+        from ..modules.storage_drivers.endpoint import serve_signed
+
+        target = Target("_gingee/storage", self.app.box, "serve_signed", {}, SIGNED_STORAGE + "*")
+        target.builtin = True
+        target.handler = serve_signed
+        return target
+
+    def streams_body(self, method: str, rest: str) -> bool:
+        """Whether the request's body goes to the script as it arrives (a `"body": "stream"` route, or a
+        PUT to a signed storage URL) rather than read ahead."""
+        if rest.startswith(SIGNED_STORAGE):
+            return method == "PUT"
+        match = self.router.match(method, rest) if self.router.routes else None
+        return isinstance(match, RouteMatch) and match.route.body == "stream"
+
     def serve_static(self, segments: list[str], trailing_slash: bool, response: Response) -> None:
         """Answer with a public file."""
         serve_static(self.app.root, self.app.box, segments, trailing_slash, response)
@@ -139,10 +164,12 @@ class AppPipeline:
         request.params = target.params or {}
         g = G(self.info, self.app.log, request, response)
         set_current_app(self.app)
-        for include in self.includes:
-            await self.call(self.scripts.function(include), g)
-            if response.sent:
-                return
+        set_current_request(request)
+        if not target.builtin:
+            for include in self.includes:
+                await self.call(self.scripts.function(include), g)
+                if response.sent:
+                    return
         handler = target.handler or self._handler(target)
         if type(handler) is FunctionType and handler.__code__.co_flags & _CO_COROUTINE:
             result = await handler(g)  # what call() does for an async function, one coroutine fewer

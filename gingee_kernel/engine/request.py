@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from tornado.httputil import HTTPFile, parse_body_arguments
 
 from ..errors import HttpError
+from .body import BodyStream
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,12 @@ class Request:
 
     `body` is a dict for JSON objects and forms, any JSON value for JSON, `bytes` for other types,
     and None when there is no body. Multipart fields land in `body` and files in `files`.
-    Invalid JSON is refused with 400 before any script runs.
+    Invalid JSON is refused with 400 before any script runs. On a route with `"body": "stream"` the
+    body is not read ahead (`body` is None, `raw_body` empty): read it with `stream()` as it arrives.
     """
 
     __slots__ = (
+        "_body_stream",
         "_cookies",
         "body",
         "files",
@@ -61,6 +64,7 @@ class Request:
         raw_body: bytes,
         remote_ip: str = "",
         params: dict[str, str] | None = None,
+        body_stream: BodyStream | None = None,
     ) -> None:
         self.method = method
         self.url = url
@@ -77,7 +81,16 @@ class Request:
             self.query = {}
         self._cookies: dict[str, str] | None = None
         self.files: dict[str, UploadedFile] = {}
+        self._body_stream = body_stream
         self.body: Any = self._parse_body()
+
+    def stream(self) -> AsyncIterator[bytes]:
+        """The body as an async iterator of chunks, read once. On a `"body": "stream"` route the chunks
+        come as the client sends them (the body limit is `limits.max_upload_size`); elsewhere the one
+        chunk is the body that was read ahead. Pass it, or `g.request` itself, to `storage.put`."""
+        if self._body_stream is not None:
+            return aiter(self._body_stream)
+        return _once(self.raw_body)
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -139,3 +152,8 @@ class Request:
             first = items[0]
             self.files[name] = UploadedFile(first.filename, first.content_type, bytes(first.body))
         return fields
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body

@@ -171,6 +171,14 @@ class Response:
         self._stream = True
         await self._transport.start(status, self.header_lines())
 
+    async def send_object(self, store: Any, key: str, *, cache_control: str | None = None) -> None:
+        """Reply with a stored object, streamed: its content type and ETag, `Range` (206) and
+        `If-None-Match` (304) handled. `store` is a `storage.store(...)` or a store name (None: the
+        app's first); needs the `storage` grant. ObjectNotFound becomes 404."""
+        from .objects import send_object
+
+        await send_object(self, store, key, cache_control=cache_control)
+
     async def write(self, chunk: str | bytes) -> None:
         """Write one chunk of a streamed reply and flush it."""
         if not self._stream or self._transport is None:

@@ -25,6 +25,8 @@ class Route:
     method: str
     script: str
     handler: str = "handle"
+    #: "stream": the script reads the body as it arrives (`g.request.stream()`); "buffer": read ahead.
+    body: str = "buffer"
     regex: re.Pattern[str] = field(repr=False, compare=False, default=re.compile(""))
     names: tuple[str, ...] = field(repr=False, compare=False, default=())
 
@@ -44,7 +46,9 @@ class MethodNotAllowed:
     allow: tuple[str, ...]
 
 
-def compile_route(path: str, method: str = "GET", script: str = "", handler: str = "handle") -> Route:
+def compile_route(
+    path: str, method: str = "GET", script: str = "", handler: str = "handle", body: str = "buffer"
+) -> Route:
     """Compile a route pattern; raises ValueError naming the bad segment."""
     segments = path.strip("/").split("/") if path.strip("/") else []
     pattern = ""
@@ -71,7 +75,7 @@ def compile_route(path: str, method: str = "GET", script: str = "", handler: str
         else:
             pattern += "/" + re.escape(segment)
     regex = re.compile(f"^{pattern}/?$" if pattern else "^/?$")
-    return Route(path, method.upper(), script, handler, regex, tuple(names))
+    return Route(path, method.upper(), script, handler, body, regex, tuple(names))
 
 
 class Router:

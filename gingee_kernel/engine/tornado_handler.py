@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from ..errors import HttpError
+from .body import BodyStream
 from .dispatch import Engine, Incoming, error_response
 from .observe import Exchange
 
@@ -86,6 +88,8 @@ class GingeeHandler(tornado.web.RequestHandler):
         self._size = 0
         self._limit = 0
         self._refused = False
+        self._body_stream: BodyStream | None = None
+        self._task: asyncio.Future[Any] | None = None
 
     def app_path(self) -> str:
         """The raw request path with the host's prefix removed (starts with `/<app>`)."""
@@ -93,7 +97,19 @@ class GingeeHandler(tornado.web.RequestHandler):
         return path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
 
     async def prepare(self) -> None:
-        self.limit_body(self.engine.max_body_size(self.app_path()))
+        path = self.app_path()
+        upload = self.engine.streamed_body_limit(self.request.method or "GET", path)
+        if upload is None:
+            self.limit_body(self.engine.max_body_size(path))
+            return
+        self.limit_body(upload)
+        if not self._refused:
+            # The script starts now and reads the body as it arrives (data_received feeds it).
+            self._body_stream = stream = BodyStream()
+            self._task = asyncio.ensure_future(
+                self.engine.dispatch(self._incoming(b"", stream), _TornadoTransport(self))
+            )
+            self._task.add_done_callback(lambda _: stream.close())
 
     def limit_body(self, limit: int) -> None:
         """Answer 413 for a body over `limit` bytes: at once for such a Content-Length, else once the
@@ -106,14 +122,43 @@ class GingeeHandler(tornado.web.RequestHandler):
         if length is not None and length.isdigit() and int(length) > self._limit:
             self._refuse_body()
 
-    def data_received(self, chunk: bytes) -> None:
+    def data_received(self, chunk: bytes) -> Any:
         if self._refused:
-            return
+            return None
         self._size += len(chunk)
         if self._size > self._limit:
+            if self._body_stream is not None:
+                return self._streamed_too_large()
             self._refuse_body()
-            return
+            return None
+        if self._body_stream is not None:
+            return self._body_stream.feed(chunk)  # a future to await when the script is behind
         self._chunks.append(chunk)
+        return None
+
+    async def _streamed_too_large(self) -> None:
+        """A streamed body passed the limit: the script's read raises 413 (a put in progress is dropped),
+        and its answer goes out with the connection closed."""
+        self._refused = True
+        assert self._body_stream is not None and self._task is not None
+        self._body_stream.fail(
+            HttpError(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {self._limit} bytes")
+        )
+        response = await self._task
+        if not self._finished:
+            if response.streaming:
+                await response.end()
+            else:
+                self._write_response(response, close=True)
+
+    def on_connection_close(self) -> None:
+        if self._body_stream is not None:
+            self._body_stream.fail(
+                HttpError(
+                    400, "BODY_INCOMPLETE", "the client closed the connection before the body was complete"
+                )
+            )
+        super().on_connection_close()
 
     def _refuse_body(self) -> None:
         self._refused = True
@@ -128,22 +173,33 @@ class GingeeHandler(tornado.web.RequestHandler):
             exchange.duration = self.request.request_time()
             self.engine.notify(exchange)
 
-    async def _serve(self) -> None:
-        if self._refused or self._finished:
-            return
+    def _incoming(self, body: bytes, stream: BodyStream | None = None) -> Incoming:
         request = self.request
-        chunks = self._chunks
-        incoming = Incoming(
+        return Incoming(
             request.method or "GET",
             self.app_path() if self.prefix else request.path,
             request.query,
             request.full_url(),
             request.headers,
-            (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else b"",
+            body,
             request.remote_ip or "",
+            stream,
         )
-        chunks.clear()
-        response = await self.engine.dispatch(incoming, _TornadoTransport(self))
+
+    async def _serve(self) -> None:
+        if self._refused or self._finished:
+            return
+        if self._task is not None:
+            assert self._body_stream is not None
+            self._body_stream.finish()
+            response = await self._task
+        else:
+            chunks = self._chunks
+            incoming = self._incoming(
+                (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else b""
+            )
+            chunks.clear()
+            response = await self.engine.dispatch(incoming, _TornadoTransport(self))
         if response.streaming:
             await response.end()
         elif not self._finished:

@@ -433,6 +433,24 @@ async def vet(url: httpx.URL, policy: EgressPolicy, timeout: float | None = None
     return Target(connect_host, port, str(addresses[0]), host_allowed)
 
 
+async def vet_app_endpoint(server_config: dict[str, Any], url: str, key: str, section: str) -> EgressPolicy:
+    """The egress policy, after checking that it lets an app reach `url`, an endpoint the app's own app.json
+    set at `key` (a module's SMTP host, API base or S3 endpoint). EgressDenied names `key`, and says that
+    the operator may set it in gingee.json `section` instead (operator endpoints are trusted)."""
+    policy = EgressPolicy.from_config(server_config.get("egress"))
+    try:
+        await vet(httpx.URL(url), policy)
+    except EgressDenied as exc:
+        raise EgressDenied(
+            exc.url,
+            exc.reason,
+            f"app.json {key}: {exc.detail}",
+            f"{exc.hint} Or set the endpoint in gingee.json {section} instead (operator endpoints are "
+            "trusted).",
+        ) from None
+    return policy
+
+
 # --- the transport ----------------------------------------------------------------------------------
 
 #: (host, port) -> checked IP, for the connection the current request may open.

@@ -213,9 +213,10 @@ class AppHandler(GingeeHandler, JupyterHandler):
 
     # --- serving ------------------------------------------------------------------------------------
 
-    def data_received(self, chunk: bytes) -> None:
+    def data_received(self, chunk: bytes) -> Any:
         if not self._finished:
-            super().data_received(chunk)
+            return super().data_received(chunk)
+        return None
 
     @allow_unauthenticated
     async def serve(self, *args: Any) -> None:

@@ -13,11 +13,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ...engine.app import AppRuntime
 from ...errors import ModuleConfigError
-from ..egress import EgressDenied, EgressPolicy, EgressTransport, vet
+from ..egress import EgressPolicy, EgressTransport, vet_app_endpoint
 from .base import MailDriver
 
 DEFAULTS: dict[str, Any] = {
@@ -122,15 +120,4 @@ async def create_driver(app: AppRuntime, settings: MailSettings) -> MailDriver:
 
 
 async def _vet(app: AppRuntime, url: str, key: str) -> EgressPolicy:
-    """The egress policy, after checking that it lets the app reach `url` (EgressDenied naming `key`)."""
-    policy = EgressPolicy.from_config(app.server_config.get("egress"))
-    try:
-        await vet(httpx.URL(url), policy)
-    except EgressDenied as exc:
-        raise EgressDenied(
-            exc.url,
-            exc.reason,
-            f"app.json {key}: {exc.detail}",
-            f"{exc.hint} Or set the endpoint in gingee.json mail instead (operator endpoints are trusted).",
-        ) from None
-    return policy
+    return await vet_app_endpoint(app.server_config, url, key, "mail")
