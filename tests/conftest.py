@@ -9,6 +9,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.apps",
     "tests.fixtures.jupyter",
+    "tests.fixtures.moto",
     "tests.fixtures.redis",
     "tests.fixtures.servers",
     "tests.fixtures.smtp",

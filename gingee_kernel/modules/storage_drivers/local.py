@@ -22,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from .base import Method, ObjectInfo, Opened, Page, StorageDriver
 from .chunks import CHUNK
@@ -30,6 +30,7 @@ from .errors import InvalidKey, KeyConflict, ObjectNotFound, ObjectTooLarge, Sto
 
 #: Buffered before a write in a thread: few thread hops, and never more than this much held.
 WRITE_BUFFER = 1024 * 1024
+T = TypeVar("T")
 Signer = Callable[[str, Method, int, "str | None"], str]
 
 
@@ -82,12 +83,10 @@ class LocalDriver(StorageDriver):
                 buffered.append(chunk)
                 held += len(chunk)
                 if held >= WRITE_BUFFER:
-                    await asyncio.to_thread(upload.write, buffered)
+                    await self._io(key, upload.write, buffered)
                     buffered, held = [], 0
             meta = {"content_type": content_type, "metadata": metadata}
-            return await asyncio.to_thread(self._commit, key, upload, buffered, path, meta_path, meta)
-        except OSError as exc:
-            raise self._os_error(key, exc) from None
+            return await self._io(key, self._commit, key, upload, buffered, path, meta_path, meta)
         finally:
             upload.discard()
 
@@ -220,6 +219,14 @@ class LocalDriver(StorageDriver):
     async def url(self, key: str, method: Method, expires: int, content_type: str | None) -> str:
         self._path(key)
         return self._signer(key, method, expires, content_type)
+
+    async def _io(self, key: str, func: Callable[..., T], *args: Any) -> T:
+        """`func(*args)` in a thread, a file system error as a StorageError (the data's own errors, such
+        as a client that went away, are not the store's and pass through unchanged)."""
+        try:
+            return await asyncio.to_thread(func, *args)
+        except OSError as exc:
+            raise self._os_error(key, exc) from None
 
     def _os_error(self, key: str, exc: OSError) -> StorageError:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
