@@ -213,8 +213,16 @@ class LocalDriver(StorageDriver):
         for directory, _dirs, files in os.walk(start):
             relative = os.path.relpath(directory, self.objects)
             base = "" if relative == "." else relative.replace(os.sep, "/") + "/"
-            found.extend(base + name for name in files if (base + name).startswith(prefix))
+            found.extend(
+                base + name
+                for name in files
+                if (base + name).startswith(prefix) and self._inside(os.path.join(directory, name))
+            )
         return sorted(found)
+
+    def _inside(self, path: str) -> bool:
+        """Whether `path` resolves inside objects/ (a symlink planted there that leads out is not listed)."""
+        return os.path.realpath(path).startswith(self.objects + os.sep)
 
     async def url(self, key: str, method: Method, expires: int, content_type: str | None) -> str:
         self._path(key)
