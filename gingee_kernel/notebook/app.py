@@ -99,14 +99,19 @@ class App:
         self._refresh()
         return self
 
-    def route(self, path: str, methods: str | list[str] | None = None) -> Callable[[Handler], Handler]:
-        """Decorator: serve `path` (`/todos/:id`, `:name?`, trailing `*`) with the function, for `methods`."""
+    def route(
+        self, path: str, methods: str | list[str] | None = None, *, body: str = "buffer"
+    ) -> Callable[[Handler], Handler]:
+        """Decorator: serve `path` (`/todos/:id`, `:name?`, trailing `*`) with the function, for `methods`.
+
+        `body="stream"` is routes.json's `"body": "stream"`: the function reads the body as it arrives
+        (`g.request.stream()`, or `storage.put(key, g.request)`), up to `limits.max_upload_size`."""
         verbs = normalise_methods(methods)
-        check_route(path, verbs)
+        check_route(path, verbs, body)
 
         def register(func: Handler) -> Handler:
             with self._lock:
-                self.routes = replace_route(self.routes, NotebookRoute(path, verbs, func))
+                self.routes = replace_route(self.routes, NotebookRoute(path, verbs, func, body))
             self._refresh()
             return func
 
@@ -206,11 +211,12 @@ class App:
         incoming = Incoming(
             method.upper(), full, query_string, f"http://notebook{full}", raw_headers, payload, ""
         )
-        if len(payload) > host.engine.max_body_size(full):
+        limit = host.engine.streamed_body_limit(method.upper(), full) or host.engine.max_body_size(full)
+        if len(payload) > limit:
             return Reply(413, [("Content-Type", "application/json")], b'{"error": "PAYLOAD_TOO_LARGE"}')
         transport = BufferTransport()
         response = host.call(host.engine.dispatch(incoming, transport))
-        if response.streaming:
+        if transport.started:  # a streamed reply, ended or not (send_object ends its own)
             return Reply(transport.status, transport.headers, b"".join(transport.chunks))
         headers = response.header_lines()
         if response.status in (204, 304):  # as the HTTP hosts (Tornado) send them: no representation headers

@@ -41,11 +41,12 @@ def load_app(cls: type[App], folder: str | Path) -> App:
         func = _named(loader.function(script, entry.get("handler", "handle")), used)
         method = entry.get("method", "GET").upper()
         previous = app.routes[-1] if app.routes else None
+        body = entry.get("body", "buffer")
         if previous is not None and previous.func is func and previous.path == entry["path"]:
             previous.methods = (*previous.methods, method)
         else:
-            check_route(entry["path"], (method,))
-            app.routes.append(NotebookRoute(entry["path"], (method,), func))
+            check_route(entry["path"], (method,), body)
+            app.routes.append(NotebookRoute(entry["path"], (method,), func, body))
     for name, job in _jobs(app.config, box, loader).items():
         app.jobs[name] = job
     _websocket(app, box, loader)

@@ -21,7 +21,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ALL")
 #: Modules that need a grant, by the name an author imports them under.
 GATED = ("db", "cache", "fs", "httpclient", "queue", "websockets", "mail", "storage", "search", "metrics")
 #: app.json keys that hold a list of named entries (`app.use("db", name="main", ...)` adds or replaces one).
-LIST_KEYS = {"db": "name"}
+LIST_KEYS = {"db": "name", "storage": "name", "search": "name"}
 #: The box scripts an `@app.websocket` handler and its auth function are exported as (one endpoint per app).
 WS_HANDLER = "websockets/handler.py"
 WS_AUTH = "websockets/auth.py"
@@ -41,6 +41,8 @@ class NotebookRoute:
     path: str
     methods: tuple[str, ...]
     func: Handler
+    #: routes.json `body`: "stream" hands the script the body as it arrives (`g.request.stream()`).
+    body: str = "buffer"
 
     @property
     def key(self) -> str:
@@ -121,8 +123,10 @@ def normalise_methods(methods: str | list[str] | tuple[str, ...] | None) -> tupl
     return result
 
 
-def check_route(path: str, methods: tuple[str, ...]) -> None:
-    """Raise AppConfigError if the path pattern would not compile."""
+def check_route(path: str, methods: tuple[str, ...], body: Any = "buffer") -> None:
+    """Raise AppConfigError if the path pattern would not compile or `body` is not "buffer" or "stream"."""
+    if body not in ("buffer", "stream"):
+        raise AppConfigError("@app.route", "/body", f'"buffer" or "stream", not {body!r}')
     try:
         for method in methods:
             compile_route(path, method)

@@ -8,15 +8,16 @@ from typing import Any
 
 
 class BufferTransport:
-    """Collects a streamed reply (server-sent events) so app.request() can return it whole."""
+    """Collects a streamed reply (server-sent events, send_object) so app.request() can return it whole."""
 
     def __init__(self) -> None:
         self.status = 200
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []
+        self.started = False  # a streamed reply began (it may have ended too: its chunks are the body)
 
     async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
-        self.status, self.headers = status, headers
+        self.status, self.headers, self.started = status, headers, True
 
     async def write(self, chunk: bytes) -> None:
         self.chunks.append(chunk)

@@ -52,7 +52,7 @@ def _router(app: App) -> tuple[Router, dict[str, object]]:
         key = NOTEBOOK_PREFIX + route.key
         handlers[key] = route.func
         for method in route.methods:
-            compiled = compile_route(route.path, method, key)
+            compiled = compile_route(route.path, method, key, body=route.body)
             routes.append(compiled)
     return Router(routes), handlers
 
