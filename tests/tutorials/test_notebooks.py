@@ -145,3 +145,35 @@ async def _watch(base: str) -> list[object]:
         return [*seen, reply.json(), await recv(conn)]
     finally:
         await shut(conn)
+
+
+def test_files_tutorial_serves_its_upload_back_and_gingee_serve_keeps_the_store(
+    tmp_path: Path, serve, client
+) -> None:
+    (notebook,) = [p for p in NOTEBOOKS if p.name == "04-files-and-images.ipynb"]
+    nb = execute(notebook, tmp_path)
+    out = outputs_by_cell(nb)
+    shown = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})
+    ]
+    assert len(shown) == 1  # the picture came back through send_object and was displayed
+    assert "HTTP 415" in out['text = {"Content-Type": "text/plain"}']
+    assert (
+        "(206, 'bytes 0-7/" in out['etag = back.headers["ETag"]']
+        and ", 304)" in out['etag = back.headers["ETag"]']
+    )
+    assert "'box/routes/upload.py'" in out['folder = app.export("web")']
+    routes = json.loads((tmp_path / "web/gallery/box/routes.json").read_text())["routes"]
+    assert {"path": "/images/:name", "method": "PUT", "body": "stream"}.items() <= routes[0].items()
+
+    assert main(["grant", str(tmp_path), "gallery", "storage"]) == 0
+    server = serve(tmp_path, dev=False)
+    # The notebook's upload is in the exported app's store, and a new one streams in and back.
+    assert [i["key"] for i in client.get(server.url("/gallery/images")).json()] == ["gradient.png"]
+    assert client.get(server.url("/gallery/images/gradient.png")).content.startswith(b"\x89PNG\r\n\x1a\n")
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+    put = client.put(
+        server.url("/gallery/images/new.png"), content=picture, headers={"Content-Type": "image/png"}
+    )
+    assert put.status_code == 200, put.text
+    assert client.get(server.url("/gallery/images/new.png")).content == picture
