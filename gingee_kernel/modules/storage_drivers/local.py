@@ -5,7 +5,9 @@
     <root>/tmp/            puts in progress; renamed into place only once complete
 
 Every key resolves inside `objects/` by real path, so a symlink planted in the folder cannot lead out of
-it. File work runs in threads, a megabyte or one small object at a time, never on the event loop.
+it (the check lstat()s the key's own components, the store's folder being real already, and resolves a
+link only where one is found). File work runs in threads, a megabyte or one small object at a time, one
+thread hop per small get, stat or put.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import errno
 import hashlib
 import json
 import os
+import stat as stat_mode
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
@@ -25,11 +28,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from .base import Method, ObjectInfo, Opened, Page, StorageDriver
-from .chunks import CHUNK
 from .errors import InvalidKey, KeyConflict, ObjectNotFound, ObjectTooLarge, StorageError
 
 #: Buffered before a write in a thread: few thread hops, and never more than this much held.
 WRITE_BUFFER = 1024 * 1024
+#: Read per thread hop when streaming an object out.
+READ_CHUNK = 1024 * 1024
 T = TypeVar("T")
 Signer = Callable[[str, Method, int, "str | None"], str]
 
@@ -53,7 +57,18 @@ class LocalDriver(StorageDriver):
     def _path(self, key: str, tree: str | None = None) -> str:
         """The file for `key` under `tree` (objects/ by default), refused if it resolves outside."""
         base = tree or self.objects
-        path = os.path.join(base, *key.split("/"))
+        path = base
+        for part in key.split("/"):
+            path = os.path.join(path, part)
+            try:
+                mode = os.lstat(path).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                break  # nothing below exists, so no link can lead out from there
+            if stat_mode.S_ISLNK(mode):
+                return self._resolved(key, os.path.join(base, *key.split("/")), base)
+        return os.path.join(base, *key.split("/"))
+
+    def _resolved(self, key: str, path: str, base: str) -> str:
         real = os.path.realpath(path)
         if not real.startswith(base + os.sep):
             raise InvalidKey(
@@ -130,9 +145,10 @@ class LocalDriver(StorageDriver):
 
     # -- reading ---------------------------------------------------------------------------------------
     async def stat(self, key: str) -> ObjectInfo:
-        return await asyncio.to_thread(self._stat, key, self._path(key))
+        return await asyncio.to_thread(self._stat, key)
 
-    def _stat(self, key: str, path: str) -> ObjectInfo:
+    def _stat(self, key: str, path: str | None = None) -> ObjectInfo:
+        path = path or self._path(key)
         try:
             status = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -154,19 +170,21 @@ class LocalDriver(StorageDriver):
         return meta if isinstance(meta, dict) else {}
 
     async def open(self, key: str, start: int = 0, stop: int | None = None) -> Opened:
-        path = self._path(key)
-        info, handle, first = await asyncio.to_thread(self._open, key, path, start, stop)
-        stop = info.size if stop is None else min(stop, info.size)
+        info, handle, first = await asyncio.to_thread(self._open, key, start, stop)
+        # A range past the end is empty, as a slice is (and as the S3 driver answers it).
+        start = min(start, info.size)
+        stop = info.size if stop is None else max(start, min(stop, info.size))
         return Opened(info, start, stop, _read(handle, first, stop - start))
 
-    def _open(self, key: str, path: str, start: int, stop: int | None) -> tuple[ObjectInfo, BinaryIO, bytes]:
+    def _open(self, key: str, start: int, stop: int | None) -> tuple[ObjectInfo, BinaryIO, bytes]:
+        path = self._path(key)
         info = self._stat(key, path)
         handle = open(path, "rb")  # noqa: SIM115 - handed to the reader, which closes it
         try:
             end = info.size if stop is None else min(stop, info.size)
             if start:
                 handle.seek(start)
-            first = handle.read(min(CHUNK, max(0, end - start)))
+            first = handle.read(min(READ_CHUNK, max(0, end - start)))
         except BaseException:
             handle.close()
             raise
@@ -200,7 +218,7 @@ class LocalDriver(StorageDriver):
         keys = await asyncio.to_thread(self._keys, prefix)
         keys = [k for k in keys if after is None or k > after]
         page = keys[:limit]
-        items = await asyncio.to_thread(lambda: [self._stat(k, self._path(k)) for k in page])
+        items = await asyncio.to_thread(lambda: [self._stat(k) for k in page])
         more = len(keys) > limit
         return Page(items, _encode_cursor(page[-1]) if more and page else None)
 
@@ -282,7 +300,7 @@ async def _read(handle: BinaryIO, first: bytes, remaining: int) -> AsyncIterator
             yield first
         remaining -= len(first)
         while remaining > 0:
-            chunk = await asyncio.to_thread(handle.read, min(CHUNK, remaining))
+            chunk = await asyncio.to_thread(handle.read, min(READ_CHUNK, remaining))
             if not chunk:
                 return
             remaining -= len(chunk)

@@ -112,7 +112,9 @@ class S3Driver(StorageDriver):
                     "access_key_id and secret_access_key",
                     store=self.store,
                 )
-            return StorageError(f"{where}: {key!r}: {code}: {exc}", store=self.store)
+            error = StorageError(f"{where}: {key!r}: {code}: {exc}", store=self.store)
+            error.provider_code = code  # type: ignore[attr-defined]
+            return error
         if isinstance(exc, EndpointConnectionError):
             return StorageUnavailable(
                 f"{where}: could not reach {exc.kwargs.get('endpoint_url')}", store=self.store
@@ -201,14 +203,23 @@ class S3Driver(StorageDriver):
         kwargs: dict[str, Any] = {"Bucket": self.settings.bucket, "Key": self.namespace + key}
         if start or stop is not None:
             if stop is not None and stop <= start:
-                info = await self.stat(key)
-                return Opened(info, start, start, _empty())
+                return await self._empty_range(key, start)
             kwargs["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
-        reply = await self._call(key, self.client.get_object, **kwargs)
+        try:
+            reply = await self._call(key, self.client.get_object, **kwargs)
+        except StorageError as exc:
+            if getattr(exc, "provider_code", None) == "InvalidRange":
+                return await self._empty_range(key, start)  # past the end: empty, as a slice is
+            raise
         total = _RANGE_TOTAL.search(str(reply.get("ContentRange", "")))
         length = int(reply["ContentLength"])
         info = self._info(key, reply, int(total.group(1)) if total else length)
         return Opened(info, start, start + length, self._read(key, reply["Body"]))
+
+    async def _empty_range(self, key: str, start: int) -> Opened:
+        info = await self.stat(key)
+        start = min(start, info.size)
+        return Opened(info, start, start, _empty())
 
     async def _read(self, key: str, body: Any) -> AsyncIterator[bytes]:
         try:

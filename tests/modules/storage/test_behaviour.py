@@ -81,12 +81,12 @@ async def test_put_get_stat_round_trip(app_for: Callable[..., Any]) -> None:
 
 
 async def test_stream_reads_ranges_without_loading_whole(app_for: Callable[..., Any]) -> None:
-    data = bytes(range(256)) * 4096  # 1 MiB
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB, read a MiB at most at a time
     with app_context(app_for()):
         files = storage.store("files")
         await files.put("blob.bin", chunks_of(data, 64 * 1024), content_type="application/x-test")
         parts = [chunk async for chunk in files.stream("blob.bin")]
-        assert b"".join(parts) == data and len(parts) > 1 and max(map(len, parts)) <= 256 * 1024
+        assert b"".join(parts) == data and len(parts) > 1 and max(map(len, parts)) <= MB
         middle = b"".join([c async for c in files.stream("blob.bin", range=(1000, 5000))])
         assert middle == data[1000:5000]
         opened = await files.open("blob.bin", range=(len(data) - 10, None))
@@ -207,3 +207,14 @@ def test_manifest_errors_name_the_key() -> None:
     with pytest.raises(ManifestError) as info:
         validate("app", {"name": "x", "storage": [{"name": "f", "s3": {"secret_access_key": "plain"}}]}, "a")
     assert "/storage/0/s3/secret_access_key" in str(info.value) and "env:NAME" in str(info.value)
+
+
+async def test_a_range_past_the_end_is_empty_as_a_slice_is(app_for: Callable[..., Any]) -> None:
+    with app_context(app_for()):
+        files = storage.store("files")
+        await files.put("short.txt", "hello")
+        for wanted in ((10, None), (5, None), (7, 9), (3, 3)):
+            opened = await files.open("short.txt", range=wanted)
+            assert await opened.read() == b"hello"[slice(*wanted)] == b""
+            assert opened.info.size == 5 and opened.stop - opened.start == 0
+        assert await (await files.open("short.txt", range=(3, 99))).read() == b"lo"
