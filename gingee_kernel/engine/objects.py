@@ -62,6 +62,8 @@ async def send_object(response: Any, store: Any, key: str, *, cache_control: str
         info = await target.stat(key)
     except storage.ObjectNotFound:
         raise HttpError(404, "NOT_FOUND", f"no object {key!r} here") from None
+    except storage.InvalidKey as exc:
+        raise HttpError(400, "INVALID_KEY", str(exc)) from None
     response.headers["ETag"] = f'"{info.etag}"'
     response.headers["Accept-Ranges"] = "bytes"
     response.headers["Cache-Control"] = cache_control or "no-cache"

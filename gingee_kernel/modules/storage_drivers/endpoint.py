@@ -8,12 +8,41 @@ from typing import Any
 from urllib.parse import unquote
 
 from ...engine.context import require
-from ...errors import HttpError
+from ...errors import HttpError, PermissionDenied
+from .errors import InvalidKey, ObjectNotFound, ObjectTooLarge, StorageError, StorageUnavailable
 from .signing import ENDPOINT, verify
+
+# The holder of a signed URL is a client: what the store refuses becomes a status, never a 500.
+_STATUSES: tuple[tuple[type[Exception], int, str], ...] = (
+    (PermissionDenied, 403, "ACCESS_DENIED"),
+    (InvalidKey, 400, "INVALID_KEY"),
+    (ObjectNotFound, 404, "NOT_FOUND"),
+    (ObjectTooLarge, 413, "PAYLOAD_TOO_LARGE"),
+    (StorageUnavailable, 503, "STORAGE_UNAVAILABLE"),
+)
 
 
 async def serve_signed(g: Any) -> Any:
     """Answer one request to `<app>/_gingee/storage/<store>/<key>?...&sig=...`."""
+    try:
+        return await _serve(g)
+    except (PermissionDenied, StorageError) as exc:
+        for kind, status, code in _STATUSES:
+            if isinstance(exc, kind):
+                headers = {"Retry-After": "5"} if status == 503 else None
+                raise HttpError(status, code, _reason(exc, status), headers=headers) from None
+        raise
+
+
+def _reason(exc: Exception, status: int) -> str:
+    if status == 403:
+        return "this app may no longer use storage; the signed URL is void"
+    if status == 503:
+        return "the store is unavailable; try again later"
+    return str(exc)
+
+
+async def _serve(g: Any) -> Any:
     from .. import storage
 
     request = g.request

@@ -51,8 +51,8 @@ class ObjectTooLarge(StorageError):
     def __init__(self, limit: int, *, store: str) -> None:
         self.limit = limit
         super().__init__(
-            f"storage: the object is larger than store {store!r} allows ({limit} bytes, app.json "
-            f"storage[].max_object_size); nothing was stored",
+            f"storage: the object is larger than store {store!r} allows ({limit} bytes, the store's "
+            f"max_object_size in app.json storage[] or the gingee.json storage defaults); nothing was stored",
             store=store,
         )
 

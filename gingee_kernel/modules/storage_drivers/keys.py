@@ -1,7 +1,7 @@
 """Object keys: one set of rules, checked before any driver sees a key, so both drivers accept the same.
 
 A key is 1 to 1024 bytes of UTF-8, segments joined by `/`. Refused: an empty segment (a leading, trailing
-or doubled `/`), a `.` or `..` segment, a backslash, NUL or any other control character. Case matters.
+or doubled `/`), a `.` or `..` segment, a segment over 255 bytes (a file name's limit), a backslash, NUL or any other control character. Case matters.
 A prefix (for `list`) follows the same rules but may be empty or end with `/`.
 """
 
@@ -12,6 +12,7 @@ import re
 from .errors import InvalidKey
 
 MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -60,3 +61,9 @@ def _check_segment(key: str, segment: str) -> None:
         raise InvalidKey(key, "a key cannot start or end with '/' nor hold '//' (an empty segment)")
     if segment in (".", ".."):
         raise InvalidKey(key, f"a {segment!r} segment is not allowed; keys never point at other folders")
+    size = len(segment.encode("utf-8"))
+    if size > MAX_SEGMENT_BYTES:
+        raise InvalidKey(
+            key[:40] + "...",
+            f"a segment (between '/') is at most {MAX_SEGMENT_BYTES} bytes of UTF-8, one is {size}",
+        )

@@ -28,6 +28,7 @@ from .errors import ObjectNotFound, ObjectTooLarge, StorageError, StorageUnavail
 T = TypeVar("T")
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part (but the last)
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_OVERLOADED = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
 _AUTH = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "403"}
 _RANGE_TOTAL = re.compile(r"/(\d+)$")
 
@@ -110,6 +111,12 @@ class S3Driver(StorageDriver):
                 return StorageUnavailable(
                     f"{where}: the provider refused the credentials ({code}); check the store's s3 "
                     "access_key_id and secret_access_key",
+                    store=self.store,
+                )
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status >= 500 or code in _OVERLOADED:
+                return StorageUnavailable(
+                    f"{where}: the provider failed ({code or status}); nothing was changed, try again later",
                     store=self.store,
                 )
             error = StorageError(f"{where}: {key!r}: {code}: {exc}", store=self.store)

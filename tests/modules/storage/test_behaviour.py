@@ -160,7 +160,21 @@ async def test_max_object_size_refuses_and_stores_nothing(app_for: Callable[...,
 
 @pytest.mark.parametrize(
     "key",
-    ["", "/abs", "a//b", "a/", "../x", "a/../b", "./a", "a\\b", "nul\x00", "tab\tkey", "x" * 1025],
+    [
+        "",
+        "/abs",
+        "a//b",
+        "a/",
+        "../x",
+        "a/../b",
+        "./a",
+        "a\\b",
+        "nul\x00",
+        "tab\tkey",
+        "x" * 1025,
+        "x" * 256,
+        "a/" + "é" * 128,
+    ],
 )
 async def test_key_rules_are_the_same_on_every_driver(app_for: Callable[..., Any], key: str) -> None:
     with app_context(app_for()):

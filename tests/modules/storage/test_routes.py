@@ -131,3 +131,21 @@ def test_local_signed_urls(server: Any) -> None:
         stored = client.put(upload, content=b"hi", headers={"Content-Type": "text/plain"})
         assert stored.status_code == 200 and stored.json()["size"] == 2
         assert client.get(server.url("/files/down/new.txt")).content == b"hi"
+
+
+def test_signed_urls_answer_client_errors_with_a_status_not_a_500(
+    make_project: Callable[..., Any], serve: Callable[..., Any]
+) -> None:
+    files = project()
+    files["web/files/box/app.json"]["storage"][0]["max_object_size"] = "1kb"
+    running = serve(make_project(files))
+    with httpx.Client() as client:
+        upload = client.get(running.url("/files/sign/big.bin?method=PUT")).json()["url"]
+        too_big = client.put(upload, content=b"x" * 4096)
+        assert too_big.status_code == 413 and too_big.json()["error"] == "PAYLOAD_TOO_LARGE"
+        assert "1000 bytes" in too_big.json()["reason"]
+        missing = client.get(client.get(running.url("/files/sign/gone.txt")).json()["url"])
+        assert missing.status_code == 404 and missing.json()["error"] == "NOT_FOUND"
+        bad_key = client.get(running.url("/files/down/a%5Cb"))  # a backslash breaks the key rules
+        assert bad_key.status_code == 400 and bad_key.json()["error"] == "INVALID_KEY"
+        assert "backslash" in bad_key.json()["reason"]
