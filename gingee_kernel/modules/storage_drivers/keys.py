@@ -1,7 +1,8 @@
 """Object keys: one set of rules, checked before any driver sees a key, so both drivers accept the same.
 
 A key is 1 to 1024 bytes of UTF-8, segments joined by `/`. Refused: an empty segment (a leading, trailing
-or doubled `/`), a `.` or `..` segment, a segment over 255 bytes (a file name's limit), a backslash, NUL or any other control character. Case matters.
+or doubled `/`), a `.` or `..` segment, a segment over 255 bytes (a file name's limit), a backslash, NUL or
+any other control character. Case matters.
 A prefix (for `list`) follows the same rules but may be empty or end with `/`.
 """
 
