@@ -30,6 +30,7 @@ _MODULES = (
     "httpclient",
     "mail",
     "queue",
+    "search",
     "storage",
     "utils",
     "websockets",

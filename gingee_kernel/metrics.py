@@ -141,6 +141,20 @@ STORAGE_BYTES = Counter(
     ["app", "driver", "direction"],
     registry=REGISTRY,
 )
+SEARCH_OPERATIONS = Counter(
+    "gingee_search_operations_total",
+    "Search calls, by index driver, operation (index, delete, query) and outcome (ok, invalid, refused, "
+    "unavailable, error).",
+    ["app", "driver", "operation", "outcome"],
+    registry=REGISTRY,
+)
+SEARCH_DURATION = Histogram(
+    "gingee_search_query_duration_seconds",
+    "Seconds a driver took to answer one query (hits, count and highlights).",
+    ["app", "driver"],
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
 CACHE_LOOKUPS = Counter(
     "gingee_cache_lookups_total", "Cache reads, by result (hit, miss).", ["app", "result"], registry=REGISTRY
 )
@@ -338,6 +352,18 @@ def record_storage(app: str, driver: str, operation: str, outcome: str, size: in
     STORAGE_OPERATIONS.labels(app, driver, operation, outcome).inc()
     if size:
         STORAGE_BYTES.labels(app, driver, "in" if operation == "put" else "out").inc(size)
+
+
+SEARCH_OUTCOMES = frozenset({"ok", "invalid", "refused", "unavailable", "error"})
+
+
+def record_search(app: str, driver: str, operation: str, outcome: str, duration: float | None = None) -> None:
+    """One search call's outcome (one of SEARCH_OUTCOMES); a query's duration."""
+    if outcome not in SEARCH_OUTCOMES:
+        raise ValueError(f"unknown search outcome {outcome!r}; expected one of {sorted(SEARCH_OUTCOMES)}")
+    SEARCH_OPERATIONS.labels(app, driver, operation, outcome).inc()
+    if duration is not None:
+        SEARCH_DURATION.labels(app, driver).observe(duration)
 
 
 def record_cache_lookup(app: str, hit: bool) -> None:

@@ -24,7 +24,10 @@ JobFunction = Callable[[Any], Any]
 #: Gingee's own jobs (the modules' background work, such as mail.send_later): name -> "module:function".
 #: The dot keeps them apart from app job names, which cannot hold one; imported when first needed, so a
 #: `gingee worker` runs them without the app ever importing the module.
-BUILTIN_JOBS = {"gingee.mail": "gingee_kernel.modules.mail:deliver_job"}
+BUILTIN_JOBS = {
+    "gingee.mail": "gingee_kernel.modules.mail:deliver_job",
+    "gingee.search": "gingee_kernel.modules.search:index_job",
+}
 
 
 @dataclass(frozen=True)
