@@ -203,13 +203,7 @@ def _create(app: AppRuntime, name: str) -> _Database:
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
         raise ModuleConfigError(f"app '{app.name}', database {name!r}: pool_size must be a positive integer")
     if kind == "sqlite":
-        path = _sqlite_path(app, entry)
-        url = URL.create("sqlite+aiosqlite", database=str(path))
-        engine = create_async_engine(
-            url, pool_size=pool_size, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}
-        )
-        _sqlite_hooks(engine)
-        where = str(path.relative_to(app.box))
+        return sqlite_database(app, name, _sqlite_path(app, entry), pool_size)
     else:
         url = _server_url(app, entry, kind)
         if kind == "mysql":
@@ -222,6 +216,15 @@ def _create(app: AppRuntime, name: str) -> _Database:
         engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True, **extra)
         where = f"{url.host or 'localhost'}:{url.port or 'default port'}"
     return _Database(app.name, name, kind, engine, where)
+
+
+def sqlite_database(app: AppRuntime, name: str, path: Path, pool_size: int = 5) -> _Database:
+    """A database on the SQLite file `path` inside the app's box, with Gingee's connection settings (WAL,
+    busy timeout, foreign keys, real BEGINs). Other modules (search) use it for files of their own."""
+    url = URL.create("sqlite+aiosqlite", database=str(path))
+    engine = create_async_engine(url, pool_size=pool_size, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+    _sqlite_hooks(engine)
+    return _Database(app.name, name, "sqlite", engine, str(path.relative_to(app.box)))
 
 
 def _database(app: AppRuntime, name: str) -> _Database:
@@ -418,6 +421,18 @@ class Transaction:
 
     async def _run(self, sql: str, params: Mapping[str, Any] | None) -> QueryResult:
         """Run one statement on the transaction's connection."""
+        async with self.connection() as conn:
+            return await _run(self._database, conn, sql, params)
+
+    @property
+    def database(self) -> str:
+        """The name of the database (app.json db[]) this transaction is on."""
+        return self._database.name
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """The transaction's connection, for other modules' statements (search.index(..., tx=tx)), one
+        user at a time; DatabaseError once the transaction has ended."""
         async with self._lock:
             if not self._open:
                 raise DatabaseError(
@@ -425,7 +440,7 @@ class Transaction:
                     "use tx only inside its `async with db.transaction(...)` block",
                     database=self._database.name,
                 )
-            return await _run(self._database, self._conn, sql, params)
+            yield self._conn
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,184 @@
+"""The sqlite driver (the default): FTS5, in the Python standard library, in the app's SQLite database.
+
+    gingee_search_<app>_<index>_docs   rowid, id (unique), doc (the JSON kept)
+    gingee_search_<app>_<index>        FTS5 over the declared fields, rowid = the doc's rowid,
+                                       tokenize 'unicode61 remove_diacritics 2' (zurich finds Zürich)
+
+Ranking is FTS5's bm25() with each field's weight; highlights are snippet(). Every word of a query is
+quoted, so nothing a user types is read as FTS5 syntax (`foo-bar`, `a:b`, `AND (`). Filters compare JSON
+values exactly (a str never equals a number, `true` never equals 1), as on postgres.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .base import Doc, Hit, Page, Search
+from .query import Query, Term
+from .sql import SqlDriver, batches, quoted, source_json
+from .text import CLOSE, OPEN, segment
+
+TOKENIZE = "unicode61 remove_diacritics 2"
+SNIPPET_TOKENS = 24
+
+
+class SqliteDriver(SqlDriver):
+    name = "sqlite"
+
+    @property
+    def fts(self) -> str:
+        return quoted(self.table)
+
+    def _columns(self) -> list[str]:
+        return [quoted(f) for f in self.spec.fields]
+
+    async def create(self, conn: AsyncConnection) -> None:
+        await self.run(
+            conn,
+            f"CREATE TABLE IF NOT EXISTS {self.docs} (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+            "doc TEXT NOT NULL)",
+        )
+        await self.run(conn, f"DROP TABLE IF EXISTS {self.fts}")
+        columns = ", ".join(self._columns())
+        await self.run(
+            conn, f"CREATE VIRTUAL TABLE {self.fts} USING fts5({columns}, tokenize = '{TOKENIZE}')"
+        )
+
+    async def rebuild(self, conn: AsyncConnection) -> None:
+        await self.create(conn)
+        rows = (await self.run(conn, f"SELECT rowid, doc FROM {self.docs}")).all()
+        params = [self._fts_row(rowid, json.loads(doc)) for rowid, doc in rows]
+        if params:
+            await self.run(conn, self._insert_fts(), params)
+
+    def _fts_row(self, rowid: int, source: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"r": rowid}
+        for i, field in enumerate(self.spec.fields):
+            value = source.get(field)
+            row[f"f{i}"] = segment(value) if isinstance(value, str) else ""
+        return row
+
+    def _insert_fts(self) -> str:
+        names = ", ".join(["rowid", *self._columns()])
+        values = ", ".join([":r", *(f":f{i}" for i in range(len(self.spec.fields)))])
+        return f"INSERT INTO {self.fts} ({names}) VALUES ({values})"
+
+    # -- writing --------------------------------------------------------------------------------------
+    async def index(self, docs: Sequence[Doc], tx: Any = None) -> int:
+        fields = list(self.spec.fields)
+        async with self.connection(tx) as conn:
+            for batch in batches(docs):
+                ids = [{"id": d.id} for d in batch]
+                await self.run(
+                    conn,
+                    f"DELETE FROM {self.fts} WHERE rowid IN (SELECT rowid FROM {self.docs} WHERE id = :id)",
+                    ids,
+                )
+                await self.run(
+                    conn,
+                    f"INSERT INTO {self.docs} (id, doc) VALUES (:id, :doc) "
+                    "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                    [{"id": d.id, "doc": source_json(d)} for d in batch],
+                )
+                columns = ", ".join(self._columns())
+                values = ", ".join(f":f{i}" for i in range(len(fields)))
+                await self.run(
+                    conn,
+                    f"INSERT INTO {self.fts} (rowid, {columns}) SELECT rowid, {values} FROM {self.docs} "
+                    "WHERE id = :id",
+                    [
+                        {"id": d.id, **{f"f{i}": d.text.get(f, "") for i, f in enumerate(fields)}}
+                        for d in batch
+                    ],
+                )
+        return len(docs)
+
+    async def delete(self, ids: Sequence[str], tx: Any = None) -> int:
+        removed = 0
+        async with self.connection(tx) as conn:
+            for batch in batches(ids):
+                marks = ", ".join(f":i{n}" for n in range(len(batch)))
+                params = {f"i{n}": value for n, value in enumerate(batch)}
+                inside = f"SELECT rowid FROM {self.docs} WHERE id IN ({marks})"
+                await self.run(conn, f"DELETE FROM {self.fts} WHERE rowid IN ({inside})", params)
+                result = await self.run(conn, f"DELETE FROM {self.docs} WHERE id IN ({marks})", params)
+                removed += max(result.rowcount, 0)
+        return removed
+
+    # -- searching ------------------------------------------------------------------------------------
+    async def search(self, search: Search) -> Page:
+        params: dict[str, Any] = {"q": match_expression(search.query)}
+        where = f"{self.fts} MATCH :q" + self._filters(search.filters, params)
+        weights = ", ".join(repr(w) for w in self.spec.fields.values())
+        snippets = ""
+        if search.highlight:
+            params.update(o=OPEN, c=CLOSE)
+            snippets = "".join(
+                f", snippet({self.fts}, {i}, :o, :c, '…', {SNIPPET_TOKENS})"
+                for i in range(len(self.spec.fields))
+            )
+        source = f"FROM {self.fts} JOIN {self.docs} d ON d.rowid = {self.fts}.rowid WHERE {where}"
+        async with self.connection() as conn:
+            rows = (
+                await self.run(
+                    conn,
+                    f"SELECT d.id, d.doc, bm25({self.fts}, {weights}) AS rank{snippets} {source} "
+                    "ORDER BY rank, d.id LIMIT :limit OFFSET :offset",
+                    {**params, "limit": search.limit, "offset": search.offset},
+                )
+            ).all()
+            if search.offset == 0 and len(rows) < search.limit:
+                total = len(rows)
+            else:
+                total = int((await self.run(conn, f"SELECT count(*) {source}", params)).scalar())
+        names = list(self.spec.fields)
+        hits = [
+            Hit(
+                row[0],
+                -float(row[2]),
+                json.loads(row[1]),
+                {names[i]: row[3 + i] for i in range(len(names))} if search.highlight else {},
+            )
+            for row in rows
+        ]
+        return Page(hits, total)
+
+    def _filters(self, filters: dict[str, tuple[Any, ...]], params: dict[str, Any]) -> str:
+        clauses = []
+        for n, (field, values) in enumerate(filters.items()):
+            path = f"'$.{field}'"  # a declared filter: [a-z_][a-z0-9_]* (the schema's rule)
+            options = []
+            for m, value in enumerate(values):
+                key = f"v{n}_{m}"
+                kinds = _json_types(value)
+                params[key] = value
+                options.append(
+                    f"(json_type(d.doc, {path}) IN ({kinds}) AND json_extract(d.doc, {path}) = :{key})"
+                )
+            clauses.append("(" + " OR ".join(options) + ")")
+        return "".join(f" AND {c}" for c in clauses)
+
+
+def _json_types(value: Any) -> str:
+    if isinstance(value, bool):
+        return "'true'" if value else "'false'"
+    if isinstance(value, (int, float)):
+        return "'integer', 'real'"
+    return "'text'"
+
+
+def match_expression(query: Query) -> str:
+    """The FTS5 MATCH text of a parsed query: every word inside double quotes (words hold letters and
+    digits only), groups in parentheses, exclusions with NOT."""
+    expression = " AND ".join("(" + " OR ".join(_term(t) for t in group) + ")" for group in query.groups)
+    for term in query.excluded:
+        expression = f"({expression}) NOT {_term(term)}"
+    return expression
+
+
+def _term(term: Term) -> str:
+    return '"' + " ".join(term.words) + '"' + ("*" if term.prefix else "")
