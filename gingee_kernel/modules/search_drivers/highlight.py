@@ -13,7 +13,8 @@ def safe_snippet(raw: str) -> str | None:
     """The HTML of one snippet; None when nothing in it matched."""
     if OPEN not in raw:
         return None
-    escaped = html.escape(raw.replace(SEPARATOR, ""), quote=False)
+    joined = raw.replace(SEPARATOR, "").replace(CLOSE + OPEN, "")  # 東, 京 marked one by one: one mark
+    escaped = html.escape(joined, quote=False)
     return escaped.replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
 
 

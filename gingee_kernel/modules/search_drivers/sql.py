@@ -25,6 +25,7 @@ from .. import db
 from .base import Doc, IndexSpec, SearchDriver
 from .errors import SearchError, SearchUnavailable
 from .settings import IndexSettings
+from .text import segment
 
 BATCH = 500
 META = "gingee_search_meta"
@@ -181,6 +182,14 @@ class SqlDriver(SearchDriver):
 
 def batches(items: Sequence[Any]) -> list[Sequence[Any]]:
     return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+
+
+def stored_doc(spec: IndexSpec, doc_id: str, source: Any) -> Doc:
+    """A stored document as the current fields index it (a rebuild: keys no longer declared are kept)."""
+    if isinstance(source, str):
+        source = json.loads(source)
+    text = {f: segment(v) for f in spec.fields if isinstance(v := source.get(f), str)}
+    return Doc(doc_id, source, text, {})
 
 
 def source_json(doc: Doc) -> str:

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .base import Doc, Hit, Page, Search
 from .query import Query, Term
-from .sql import SqlDriver, batches, quoted, source_json
-from .text import CLOSE, OPEN, segment
+from .sql import SqlDriver, batches, quoted, source_json, stored_doc
+from .text import CLOSE, OPEN
 
 TOKENIZE = "unicode61 remove_diacritics 2"
 SNIPPET_TOKENS = 24
@@ -50,26 +50,24 @@ class SqliteDriver(SqlDriver):
 
     async def rebuild(self, conn: AsyncConnection) -> None:
         await self.create(conn)
-        rows = (await self.run(conn, f"SELECT rowid, doc FROM {self.docs}")).all()
-        params = [self._fts_row(rowid, json.loads(doc)) for rowid, doc in rows]
-        if params:
-            await self.run(conn, self._insert_fts(), params)
+        rows = (await self.run(conn, f"SELECT id, doc FROM {self.docs}")).all()
+        docs = [stored_doc(self.spec, doc_id, doc) for doc_id, doc in rows]
+        for batch in batches(docs):
+            await self._insert_fts(conn, batch)
 
-    def _fts_row(self, rowid: int, source: dict[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {"r": rowid}
-        for i, field in enumerate(self.spec.fields):
-            value = source.get(field)
-            row[f"f{i}"] = segment(value) if isinstance(value, str) else ""
-        return row
-
-    def _insert_fts(self) -> str:
-        names = ", ".join(["rowid", *self._columns()])
-        values = ", ".join([":r", *(f":f{i}" for i in range(len(self.spec.fields)))])
-        return f"INSERT INTO {self.fts} ({names}) VALUES ({values})"
+    async def _insert_fts(self, conn: AsyncConnection, batch: Sequence[Doc]) -> None:
+        fields = list(self.spec.fields)
+        columns = ", ".join(self._columns())
+        values = ", ".join(f":f{i}" for i in range(len(fields)))
+        await self.run(
+            conn,
+            f"INSERT INTO {self.fts} (rowid, {columns}) SELECT rowid, {values} FROM {self.docs} "
+            "WHERE id = :id",
+            [{"id": d.id, **{f"f{i}": d.text.get(f, "") for i, f in enumerate(fields)}} for d in batch],
+        )
 
     # -- writing --------------------------------------------------------------------------------------
     async def index(self, docs: Sequence[Doc], tx: Any = None) -> int:
-        fields = list(self.spec.fields)
         async with self.connection(tx) as conn:
             for batch in batches(docs):
                 ids = [{"id": d.id} for d in batch]
@@ -84,17 +82,7 @@ class SqliteDriver(SqlDriver):
                     "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
                     [{"id": d.id, "doc": source_json(d)} for d in batch],
                 )
-                columns = ", ".join(self._columns())
-                values = ", ".join(f":f{i}" for i in range(len(fields)))
-                await self.run(
-                    conn,
-                    f"INSERT INTO {self.fts} (rowid, {columns}) SELECT rowid, {values} FROM {self.docs} "
-                    "WHERE id = :id",
-                    [
-                        {"id": d.id, **{f"f{i}": d.text.get(f, "") for i, f in enumerate(fields)}}
-                        for d in batch
-                    ],
-                )
+                await self._insert_fts(conn, batch)
         return len(docs)
 
     async def delete(self, ids: Sequence[str], tx: Any = None) -> int:
