@@ -9,6 +9,7 @@ index is rebuilt from the stored documents on first use, so nothing has to be in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -32,7 +33,8 @@ META = "gingee_search_meta"
 
 
 async def open_sql_driver(app: AppRuntime, settings: IndexSettings) -> SearchDriver:
-    """The sqlite or postgres driver of one index, its tables created (or rebuilt) on the way."""
+    """The sqlite or postgres driver of one index; its tables are created (or rebuilt) by its first call,
+    on that call's connection, so a first call inside the app's transaction does not wait on itself."""
     database, owned = _database(app, settings)
     if settings.driver == "sqlite":
         from .sqlite import SqliteDriver
@@ -42,11 +44,6 @@ async def open_sql_driver(app: AppRuntime, settings: IndexSettings) -> SearchDri
         from .postgres import PostgresDriver
 
         driver = PostgresDriver(settings.spec, database, owned)
-    try:
-        await driver.prepare()
-    except BaseException:
-        await driver.close()
-        raise
     return driver
 
 
@@ -99,6 +96,8 @@ class SqlDriver(SearchDriver):
         self.owned = owned
         self.table = table_name(spec)
         self.docs = quoted(self.table + "_docs")  # the documents, as JSON
+        self.prepared = False  # the tables are known to be committed as the spec wants
+        self.preparing = asyncio.Lock()
 
     # -- connections ----------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -114,14 +113,26 @@ class SqlDriver(SearchDriver):
                     index=self.spec.name,
                 )
             async with tx.connection() as conn:
+                await self.ready(conn, committed=False)
                 yield conn
             return
         async with db._connection(self.database) as conn:
             try:
                 async with conn.begin():
+                    await self.ready(conn, committed=True)
                     yield conn
             except SQLAlchemyError as exc:
                 raise self.mapped(exc) from exc
+
+    async def ready(self, conn: AsyncConnection, *, committed: bool) -> None:
+        """Prepare the tables on `conn` until a prepare has been committed (one inside the app's transaction
+        may still roll back, so it is checked again next time; a check is one SELECT)."""
+        if self.prepared:
+            return
+        async with self.preparing:
+            if not self.prepared:
+                await self.prepare(conn)
+                self.prepared = committed
 
     async def run(self, conn: AsyncConnection, sql: str, params: Any = None) -> Any:
         """One statement (a list of dicts runs it once per dict, as one batch)."""
@@ -139,28 +150,23 @@ class SqlDriver(SearchDriver):
         return SearchUnavailable(f"{where}: {converted}", index=self.spec.name)
 
     # -- what both write the same way -----------------------------------------------------------------
-    async def prepare(self) -> None:
+    async def prepare(self, conn: AsyncConnection) -> None:
         """Create the tables, or rebuild the full-text structure if the declared fields changed."""
-        async with self.connection() as conn:
-            await self.lock(conn)
-            await self.run(
-                conn, f"CREATE TABLE IF NOT EXISTS {META} (name TEXT PRIMARY KEY, spec TEXT NOT NULL)"
-            )
-            row = (
-                await self.run(conn, f"SELECT spec FROM {META} WHERE name = :n", {"n": self.table})
-            ).first()
-            wanted = spec_json(self.spec)
-            if row is not None and row[0] == wanted:
-                return
-            if row is None:
-                await self.create(conn)
-            else:
-                await self.rebuild(conn)
-            await self.run(
-                conn,
-                f"INSERT INTO {META} (name, spec) VALUES (:n, :s) ON CONFLICT (name) DO UPDATE SET spec = :s",
-                {"n": self.table, "s": wanted},
-            )
+        await self.lock(conn)
+        await self.run(conn, f"CREATE TABLE IF NOT EXISTS {META} (name TEXT PRIMARY KEY, spec TEXT NOT NULL)")
+        row = (await self.run(conn, f"SELECT spec FROM {META} WHERE name = :n", {"n": self.table})).first()
+        wanted = spec_json(self.spec)
+        if row is not None and row[0] == wanted:
+            return
+        if row is None:
+            await self.create(conn)
+        else:
+            await self.rebuild(conn)
+        await self.run(
+            conn,
+            f"INSERT INTO {META} (name, spec) VALUES (:n, :s) ON CONFLICT (name) DO UPDATE SET spec = :s",
+            {"n": self.table, "s": wanted},
+        )
 
     async def lock(self, conn: AsyncConnection) -> None:
         """Keep other processes out while the tables are created (postgres; SQLite's BEGIN IMMEDIATE)."""
