@@ -45,6 +45,7 @@ index_later, decides).
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -403,19 +404,16 @@ def _client(
     if "verify_certs" in section:
         options["verify_certs"] = bool(section["verify_certs"])
     if settings.driver == "elasticsearch":
-        import elastic_transport
-        import elasticsearch
-
+        elasticsearch, transport = _imported(where, "elasticsearch", "elasticsearch", "elastic_transport")
         if api_key:
             options["api_key"] = str(api_key)
         elif username:
             options["basic_auth"] = (str(username), str(password or ""))
         client = elasticsearch.AsyncElasticsearch(url, request_timeout=settings.timeout, **options)
-        errors = (elasticsearch.ApiError, elastic_transport.TransportError)
+        errors = (elasticsearch.ApiError, transport.TransportError)
         major = int(elasticsearch.__versionstr__.split(".")[0])
         return client, errors, (elasticsearch.UnsupportedProductError,), major
-    import opensearchpy
-
+    (opensearchpy,) = _imported(where, "opensearch", "opensearchpy")
     if api_key:
         raise ModuleConfigError(
             f"{where}: OpenSearch signs in with username and password; api_key is for Elasticsearch"
@@ -425,6 +423,16 @@ def _client(
     client = opensearchpy.AsyncOpenSearch([url], timeout=settings.timeout, **options)
     major = int(str(opensearchpy.__versionstr__).split(".")[0])
     return client, (opensearchpy.OpenSearchException,), (), major
+
+
+def _imported(where: str, extra: str, *modules: str) -> list[Any]:
+    """The client's modules, imported only for the flavour an index uses."""
+    try:
+        return [importlib.import_module(name) for name in modules]
+    except ImportError as exc:
+        raise ModuleConfigError(
+            f"{where}: the {extra} client is not installed ({exc}); pip install 'gingee[{extra}]'"
+        ) from None
 
 
 def _with_port(url: str, where: str) -> str:

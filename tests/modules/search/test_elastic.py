@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -602,4 +603,13 @@ async def test_bad_credentials_say_where_to_fix_them(
             search.SearchUnavailable, match=f'refused the credentials .*"{engine.flavour}" section'
         ),
     ):
+        await search.count("articles")
+
+
+async def test_a_missing_client_says_what_to_install(
+    engine_for: Callable[..., Engine], app_on: Callable[..., AppRuntime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "opensearchpy", None)  # import opensearchpy raises ImportError
+    app = app_on(engine_for(flavour="opensearch"))
+    with app_context(app), pytest.raises(ModuleConfigError, match=r"pip install 'gingee\[opensearch\]'"):
         await search.count("articles")
