@@ -71,7 +71,9 @@ _OUTCOMES = {
 
 async def index(name: str, docs: Any, *, tx: Any = None) -> int:
     """Add or replace `docs` (a dict or a list of dicts, each with an `id`) in index `name`; the number
-    indexed. All or none: a bad doc raises InvalidDocument naming it, and nothing of the batch is written.
+    indexed. Every doc is checked first: a bad one raises InvalidDocument naming it, and nothing of the
+    batch is written. On sqlite and postgres the write is all or none; an Elasticsearch/OpenSearch bulk
+    cannot roll back, so a doc the engine refuses raises IndexRefused and the rest stay indexed.
     `tx` (sqlite and postgres) is an open `db.transaction(...)` of the database holding the index: the
     docs then commit or roll back with the app's own rows."""
     app, settings = _settings(name)

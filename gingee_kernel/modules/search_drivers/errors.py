@@ -1,7 +1,7 @@
 """The search module's errors, in Gingee's tree. Each names the index and says what to do next.
 
 GingeeError
-└── SearchError                a search call failed; a failed index() or delete() changed nothing
+└── SearchError                a search call failed; on sqlite/postgres a failed index() changed nothing
     ├── InvalidDocument        a doc is not indexable (no id, an undeclared key, a non-JSON value); ValueError
     ├── InvalidQuery           a query argument is wrong (too long, a filter on an undeclared field, a bad
     │                          cursor); ValueError too. Malformed query *text* never raises (query.py).
@@ -17,7 +17,8 @@ from ...errors import GingeeError, ServiceUnavailable
 
 
 class SearchError(GingeeError):
-    """A search call failed. `index` names the index; a failed `index()`/`delete()` changed nothing."""
+    """A search call failed. `index` names the index. On sqlite and postgres a failed `index()` or
+    `delete()` changed nothing; an Elasticsearch/OpenSearch bulk cannot roll back (IndexRefused says so)."""
 
     def __init__(self, message: str, *, index: str = "") -> None:
         self.index = index
@@ -51,4 +52,5 @@ class IndexRefused(SearchError):
 
 
 class SearchUnavailable(SearchError, ServiceUnavailable):
-    """The engine could not be reached, refused the credentials, or is overloaded; nothing was done."""
+    """The engine could not be reached, refused the credentials, or is overloaded (429, 5xx); try later.
+    On Elasticsearch/OpenSearch, chunks of a large batch sent before the failure stay written."""
