@@ -17,7 +17,6 @@ batch and the error names it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +26,7 @@ from ..engine.context import require
 from ..jobqueue.job import JobHandle
 from ..jobqueue.service import service_for
 from ..metrics import record_search
+from .drivers import app_driver
 from .search_drivers.base import Hit, IndexSpec, Results, Search, SearchDriver
 from .search_drivers.cursor import MAX_OFFSET, decode, digest, encode
 from .search_drivers.documents import check_docs, check_ids
@@ -168,23 +168,7 @@ def _settings(name: str) -> tuple[AppRuntime, IndexSettings]:
 
 async def _driver(app: AppRuntime, settings: IndexSettings) -> SearchDriver:
     """The index's driver, created once (concurrent first calls share one); closed when the app unloads."""
-    drivers: dict[str, asyncio.Future[SearchDriver]] = app.state.setdefault(_STATE_KEY, {})
-    pending = drivers.get(settings.name)
-    if pending is None:
-        pending = drivers[settings.name] = asyncio.ensure_future(_create(app, settings, drivers))
-    return await asyncio.shield(pending)
-
-
-async def _create(
-    app: AppRuntime, settings: IndexSettings, drivers: dict[str, asyncio.Future[SearchDriver]]
-) -> SearchDriver:
-    try:
-        driver = await create_driver(app, settings)
-    except BaseException:
-        drivers.pop(settings.name, None)  # a config error is reported again on the next call
-        raise
-    app.on_close(driver.close)
-    return driver
+    return await app_driver(app, _STATE_KEY, settings.name, lambda: create_driver(app, settings))
 
 
 def _filters(spec: IndexSpec, filters: Mapping[str, Any] | None) -> dict[str, tuple[Any, ...]]:

@@ -15,7 +15,6 @@ objects of the app that is running; keys follow one set of rules on every driver
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
 import re
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from typing import Any
 from ..engine.app import AppRuntime
 from ..engine.context import require
 from ..metrics import record_storage
+from .drivers import app_driver
 from .storage_drivers.base import Method, ObjectInfo, Opened, Page, StorageDriver
 from .storage_drivers.chunks import as_chunks
 from .storage_drivers.errors import (
@@ -216,23 +216,8 @@ url = _default.url
 async def _resolve(name: str | None) -> tuple[AppRuntime, StoreSettings, StorageDriver]:
     app = require("storage")
     settings = store_settings(app, name)
-    drivers: dict[str, asyncio.Future[StorageDriver]] = app.state.setdefault(_STATE_KEY, {})
-    pending = drivers.get(settings.name)
-    if pending is None:
-        pending = drivers[settings.name] = asyncio.ensure_future(_create(app, settings, drivers))
-    return app, settings, await asyncio.shield(pending)
-
-
-async def _create(
-    app: AppRuntime, settings: StoreSettings, drivers: dict[str, asyncio.Future[StorageDriver]]
-) -> StorageDriver:
-    try:
-        driver = await create_driver(app, settings)
-    except BaseException:
-        drivers.pop(settings.name, None)  # a config error is reported again on the next call
-        raise
-    app.on_close(driver.close)
-    return driver
+    driver = await app_driver(app, _STATE_KEY, settings.name, lambda: create_driver(app, settings))
+    return app, settings, driver
 
 
 class _recorded:

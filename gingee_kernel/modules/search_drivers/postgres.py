@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...errors import ModuleConfigError
-from .base import Doc, Hit, Page, Search
+from .base import Doc, Page, Search
 from .errors import SearchError
 from .query import Query, Term
 from .sql import SqlDriver, batches, quoted, source_json, stored_doc
@@ -153,29 +153,8 @@ class PostgresDriver(SqlDriver):
         if search.highlight:
             params["h"] = HEADLINE
             lines = "".join(f", ts_headline('{CONFIG}', s.{c}, s.q, :h)" for c in self._columns())
-        async with self.connection() as conn:
-            rows = (
-                await self.run(
-                    conn,
-                    f"SELECT s.id, s.doc, s.rank{lines} FROM ({inner}) s ORDER BY s.rank DESC, s.id",
-                    {**params, "limit": search.limit, "offset": search.offset},
-                )
-            ).all()
-            if search.offset == 0 and len(rows) < search.limit:
-                total = len(rows)
-            else:
-                total = int((await self.run(conn, f"SELECT count(*) {source}", params)).scalar())
-        names = list(self.spec.fields)
-        hits = [
-            Hit(
-                row[0],
-                float(row[2]),
-                row[1] if isinstance(row[1], dict) else json.loads(row[1]),
-                {names[i]: row[3 + i] for i in range(len(names))} if search.highlight else {},
-            )
-            for row in rows
-        ]
-        return Page(hits, total)
+        select = f"SELECT s.id, s.doc, s.rank{lines} FROM ({inner}) s ORDER BY s.rank DESC, s.id"
+        return await self.page(search, select, source, params, sign=1.0)
 
 
 def _filters(filters: dict[str, tuple[Any, ...]], params: dict[str, Any]) -> str:

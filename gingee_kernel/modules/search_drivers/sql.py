@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ...engine.app import AppRuntime
 from ...errors import GingeeError, ModuleConfigError
 from .. import db
-from .base import Doc, IndexSpec, SearchDriver
+from .base import Doc, Hit, IndexSpec, Page, Search, SearchDriver
 from .errors import SearchError, SearchUnavailable
 from .settings import IndexSettings
 from .text import segment
@@ -167,6 +167,32 @@ class SqlDriver(SearchDriver):
             f"INSERT INTO {META} (name, spec) VALUES (:n, :s) ON CONFLICT (name) DO UPDATE SET spec = :s",
             {"n": self.table, "s": wanted},
         )
+
+    async def page(
+        self, search: Search, select: str, source: str, params: dict[str, Any], sign: float
+    ) -> Page:
+        """Run a driver's ranked `select` (id, doc, rank, then one highlight per field) for one page, and
+        count `source` only when the page alone cannot tell the total. `sign` turns the rank into a score
+        where higher is better."""
+        async with self.connection() as conn:
+            rows = (
+                await self.run(conn, select, {**params, "limit": search.limit, "offset": search.offset})
+            ).all()
+            if search.offset == 0 and len(rows) < search.limit:
+                total = len(rows)
+            else:
+                total = int((await self.run(conn, f"SELECT count(*) {source}", params)).scalar())
+        names = list(self.spec.fields)
+        hits = [
+            Hit(
+                row[0],
+                sign * float(row[2]),
+                row[1] if isinstance(row[1], dict) else json.loads(row[1]),
+                {name: row[3 + i] for i, name in enumerate(names)} if search.highlight else {},
+            )
+            for row in rows
+        ]
+        return Page(hits, total)
 
     async def lock(self, conn: AsyncConnection) -> None:
         """Keep other processes out while the tables are created (postgres; SQLite's BEGIN IMMEDIATE)."""

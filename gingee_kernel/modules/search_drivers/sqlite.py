@@ -11,13 +11,12 @@ values exactly (a str never equals a number, `true` never equals 1), as on postg
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .base import Doc, Hit, Page, Search
+from .base import Doc, Page, Search
 from .query import Query, Term
 from .sql import SqlDriver, batches, quoted, source_json, stored_doc
 from .text import CLOSE, OPEN
@@ -110,30 +109,11 @@ class SqliteDriver(SqlDriver):
                 for i in range(len(self.spec.fields))
             )
         source = f"FROM {self.fts} JOIN {self.docs} d ON d.rowid = {self.fts}.rowid WHERE {where}"
-        async with self.connection() as conn:
-            rows = (
-                await self.run(
-                    conn,
-                    f"SELECT d.id, d.doc, bm25({self.fts}, {weights}) AS rank{snippets} {source} "
-                    "ORDER BY rank, d.id LIMIT :limit OFFSET :offset",
-                    {**params, "limit": search.limit, "offset": search.offset},
-                )
-            ).all()
-            if search.offset == 0 and len(rows) < search.limit:
-                total = len(rows)
-            else:
-                total = int((await self.run(conn, f"SELECT count(*) {source}", params)).scalar())
-        names = list(self.spec.fields)
-        hits = [
-            Hit(
-                row[0],
-                -float(row[2]),
-                json.loads(row[1]),
-                {names[i]: row[3 + i] for i in range(len(names))} if search.highlight else {},
-            )
-            for row in rows
-        ]
-        return Page(hits, total)
+        select = (
+            f"SELECT d.id, d.doc, bm25({self.fts}, {weights}) AS rank{snippets} {source} "
+            "ORDER BY rank, d.id LIMIT :limit OFFSET :offset"
+        )
+        return await self.page(search, select, source, params, sign=-1.0)  # bm25: lower is better
 
     def _filters(self, filters: dict[str, tuple[Any, ...]], params: dict[str, Any]) -> str:
         clauses = []
