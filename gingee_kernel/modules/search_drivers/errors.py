@@ -7,6 +7,9 @@ GingeeError
     │                          cursor); ValueError too. Malformed query *text* never raises (query.py).
     ├── IndexRefused           the engine refused a batch (per-item errors); `failures` says which docs
     └── SearchUnavailable      the engine is unreachable or overloaded (429, 5xx); ServiceUnavailable
+
+`retryable` tells the queue (search.index_later) what a retry can fix: a bad doc or a refused batch goes
+to the dead-letter queue at once; an engine that is down is tried again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class InvalidDocument(SearchError, ValueError):
     """A document cannot be indexed; `position` is its place in the batch, `doc_id` its id (if any) and
     `field` the key at fault. Nothing of the batch was indexed."""
 
+    retryable = False
+
     def __init__(self, index: str, position: int, doc_id: Any, field: str | None, problem: str) -> None:
         self.position, self.doc_id, self.field = position, doc_id, field
         which = f"doc #{position}" + (f" (id {doc_id!r})" if doc_id is not None else "")
@@ -42,9 +47,13 @@ class InvalidDocument(SearchError, ValueError):
 class InvalidQuery(SearchError, ValueError):
     """A query argument is wrong: too long, a filter on an undeclared field, a bad cursor or limit."""
 
+    retryable = False
+
 
 class IndexRefused(SearchError):
     """The engine refused some docs of a batch. `failures` lists `{"id", "status", "reason"}`."""
+
+    retryable = False
 
     def __init__(self, message: str, *, index: str, failures: list[dict[str, Any]]) -> None:
         self.failures = failures
