@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json as jsonlib
 import threading
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from urllib.parse import urlencode
 
 from tornado.httputil import HTTPHeaders
 
+from ..engine.context import app_context
 from ..engine.dispatch import Incoming
 from ..engine.loader import APP_NAME
 from .host import LiveHost
@@ -222,6 +224,20 @@ class App:
         if response.status in (204, 304):  # as the HTTP hosts (Tornado) send them: no representation headers
             headers = [(k, v) for k, v in headers if k.lower() not in _REPRESENTATION]
         return Reply(response.status, headers, response.body or b"")
+
+    def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run `func(*args, **kwargs)` as this app, on the kernel's host, and return its result: a module
+        call from a cell, with the app's grants and config, as a route would make it
+        (`app.call(search.query, "todos", "milk")`, `app.call(db.query, "main", "SELECT ...")`)."""
+        host = LiveHost.get()
+        runtime = host.call(install(host, self))
+
+        async def run() -> Any:
+            with app_context(runtime):
+                result = func(*args, **kwargs)
+                return await result if inspect.isawaitable(result) else result
+
+        return host.call(run())
 
     def connect(
         self, path: str = "/ws", *, query: dict[str, str] | None = None, headers: dict[str, str] | None = None

@@ -7,6 +7,7 @@ from the cursor. What it returns is made safe for a page by highlight.py.
 
 from __future__ import annotations
 
+import html
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,6 +95,22 @@ class Results:
             "total_exact": self.total_exact,
             "cursor": self.cursor,
         }
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the hits as a table, matches marked (the snippets are already safe HTML)."""
+        count = f"{self.total}{'' if self.total_exact else '+'} found"
+        rows = "".join(
+            f"<tr><td>{html.escape(h.id)}</td><td>{h.score:.3g}</td><td>"
+            + "<br>".join(
+                h.highlights.get(k) or html.escape(v[:200])
+                for k, v in h.fields.items()
+                if isinstance(v, str) and v
+            )
+            + "</td></tr>"
+            for h in self.hits
+        )
+        more = "; more with cursor=results.cursor" if self.cursor else ""
+        return f"<p>{count}{more}</p><table><tr><th>id</th><th>score</th><th>fields</th></tr>{rows}</table>"
 
 
 @dataclass
