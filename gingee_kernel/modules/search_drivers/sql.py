@@ -26,7 +26,7 @@ from .. import db
 from .base import Doc, Hit, IndexSpec, Page, Search, SearchDriver
 from .errors import SearchError, SearchUnavailable
 from .settings import IndexSettings
-from .text import segment
+from .text import TEXT_VERSION, segment
 
 BATCH = 500
 META = "gingee_search_meta"
@@ -83,8 +83,9 @@ def quoted(name: str) -> str:
 
 
 def spec_json(spec: IndexSpec) -> str:
-    """What the full-text structure depends on: the fields, in order, and their weights."""
-    return json.dumps({"fields": spec.fields}, sort_keys=False)
+    """What the full-text structure depends on: the fields, in order, their weights, and how text is
+    segmented (a TEXT_VERSION change rebuilds the index from the stored docs)."""
+    return json.dumps({"fields": spec.fields, "text": TEXT_VERSION}, sort_keys=False)
 
 
 class SqlDriver(SearchDriver):
