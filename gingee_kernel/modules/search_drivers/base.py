@@ -44,6 +44,7 @@ class Doc:
     source: dict[str, Any]
     text: dict[str, str]
     filters: dict[str, Scalar | None]
+    encoded: str = ""  # `source` as compact JSON, when the checks already wrote it
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ decimal string) and only the keys the index declares: its `fields` (text: str or
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -71,7 +70,6 @@ def check_doc(spec: IndexSpec, position: int, doc: object) -> Doc:
                 f"not declared; index {spec.name!r} takes id and {declared} (app.json search[] fields, "
                 "filters and stored)",
             )  # fmt: skip
-        _check_json(spec.name, position, doc_id, key, value)
         if key in spec.fields:
             if value is not None and not isinstance(value, str):
                 raise InvalidDocument(
@@ -90,21 +88,28 @@ def check_doc(spec: IndexSpec, position: int, doc: object) -> Doc:
                 )  # fmt: skip
             filters[key] = value
         source[key] = value
-    size = len(json.dumps(source, ensure_ascii=False).encode())
+    encoded = _encoded(spec.name, position, doc_id, source)
+    size = len(encoded.encode())
     if size > MAX_DOC_BYTES:
         raise InvalidDocument(
             spec.name, position, doc_id, None, f"the doc is {size} bytes; at most {MAX_DOC_BYTES}"
         )
-    return Doc(doc_id, source, text, filters)
+    return Doc(doc_id, source, text, filters, encoded)
 
 
-def _check_json(index: str, position: int, doc_id: str, key: str, value: object) -> None:
+def _encoded(index: str, position: int, doc_id: str, source: dict[str, Any]) -> str:
+    """`source` as the compact JSON kept; a value that is not JSON (a set, NaN, a circular list) raises
+    InvalidDocument naming its key. One encoding per doc: the key is looked for only when it fails."""
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidDocument(index, position, doc_id, key, f"the value is not JSON ({exc})") from None
-    if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover - allow_nan covers it
-        raise InvalidDocument(index, position, doc_id, key, "the value is not a finite number")
+        return json.dumps(source, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    for key, value in source.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidDocument(index, position, doc_id, key, f"the value is not JSON ({exc})") from None
+    raise InvalidDocument(index, position, doc_id, None, "the doc is not JSON")  # pragma: no cover
 
 
 def check_ids(index: str, ids: object) -> list[str]:

@@ -107,26 +107,18 @@ class PostgresDriver(SqlDriver):
         fields = list(self.spec.fields)
         classes, _ = self._classes()
         columns = self._columns()
+        # asyncpg's own placeholders: $1 the id, $2 the doc, $3... the fields' text.
         vector = " || ".join(
-            f"setweight(to_tsvector('{CONFIG}', CAST(:f{i} AS TEXT)), '{classes[f]}')"
-            for i, f in enumerate(fields)
+            f"setweight(to_tsvector('{CONFIG}', ${n}::text), '{classes[f]}')"
+            for n, f in enumerate(fields, start=3)
         )
         names = ", ".join(["id", "doc", *columns, "tsv"])
-        values = ", ".join(
-            [":id", "CAST(:doc AS JSONB)", *(f"CAST(:f{i} AS TEXT)" for i in range(len(fields))), vector]
-        )
+        values = ", ".join(["$1", "$2::jsonb", *(f"${i + 3}::text" for i in range(len(fields))), vector])
         updates = ", ".join(f"{c} = excluded.{c}" for c in ["doc", *columns, "tsv"])
-        await self.run(
+        await self.run_many(
             conn,
             f"INSERT INTO {self.docs} ({names}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {updates}",
-            [
-                {
-                    "id": d.id,
-                    "doc": source_json(d),
-                    **{f"f{i}": d.text.get(f, "") for i, f in enumerate(fields)},
-                }
-                for d in batch
-            ],
+            [(d.id, source_json(d), *(d.text.get(f, "") for f in fields)) for d in batch],
         )
 
     async def delete(self, ids: Sequence[str], tx: Any = None) -> int:

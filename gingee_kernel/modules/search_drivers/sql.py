@@ -142,6 +142,14 @@ class SqlDriver(SearchDriver):
         except SQLAlchemyError as exc:
             raise self.mapped(exc) from exc
 
+    async def run_many(self, conn: AsyncConnection, sql: str, rows: list[tuple[Any, ...]]) -> Any:
+        """One statement in the driver's own placeholders, once per row: the bulk writes, where building
+        SQLAlchemy parameters row by row would cost more than the database's own work."""
+        try:
+            return await conn.exec_driver_sql(sql, rows)
+        except SQLAlchemyError as exc:
+            raise self.mapped(exc) from exc
+
     def mapped(self, exc: BaseException) -> GingeeError:
         """The one place a database error becomes a search error."""
         converted = db._convert(self.database, exc, connecting=True)
@@ -226,4 +234,4 @@ def stored_doc(spec: IndexSpec, doc_id: str, source: Any) -> Doc:
 
 
 def source_json(doc: Doc) -> str:
-    return json.dumps(doc.source, ensure_ascii=False, separators=(",", ":"))
+    return doc.encoded or json.dumps(doc.source, ensure_ascii=False, separators=(",", ":"))

@@ -46,6 +46,10 @@ class SqliteDriver(SqlDriver):
         await self.run(
             conn, f"CREATE VIRTUAL TABLE {self.fts} USING fts5({columns}, tokenize = '{TOKENIZE}')"
         )
+        weights = ", ".join(repr(w) for w in self.spec.fields.values())
+        await self.run(
+            conn, f"INSERT INTO {self.fts} ({self.fts}, rank) VALUES ('rank', :r)", {"r": f"bm25({weights})"}
+        )
 
     async def rebuild(self, conn: AsyncConnection) -> None:
         await self.create(conn)
@@ -57,29 +61,27 @@ class SqliteDriver(SqlDriver):
     async def _insert_fts(self, conn: AsyncConnection, batch: Sequence[Doc]) -> None:
         fields = list(self.spec.fields)
         columns = ", ".join(self._columns())
-        values = ", ".join(f":f{i}" for i in range(len(fields)))
-        await self.run(
+        marks = ", ".join("?" for _ in fields)
+        await self.run_many(
             conn,
-            f"INSERT INTO {self.fts} (rowid, {columns}) SELECT rowid, {values} FROM {self.docs} "
-            "WHERE id = :id",
-            [{"id": d.id, **{f"f{i}": d.text.get(f, "") for i, f in enumerate(fields)}} for d in batch],
+            f"INSERT INTO {self.fts} (rowid, {columns}) SELECT rowid, {marks} FROM {self.docs} WHERE id = ?",
+            [(*(d.text.get(f, "") for f in fields), d.id) for d in batch],
         )
 
     # -- writing --------------------------------------------------------------------------------------
     async def index(self, docs: Sequence[Doc], tx: Any = None) -> int:
         async with self.connection(tx) as conn:
             for batch in batches(docs):
-                ids = [{"id": d.id} for d in batch]
-                await self.run(
+                await self.run_many(
                     conn,
-                    f"DELETE FROM {self.fts} WHERE rowid IN (SELECT rowid FROM {self.docs} WHERE id = :id)",
-                    ids,
+                    f"DELETE FROM {self.fts} WHERE rowid = (SELECT rowid FROM {self.docs} WHERE id = ?)",
+                    [(d.id,) for d in batch],
                 )
-                await self.run(
+                await self.run_many(
                     conn,
-                    f"INSERT INTO {self.docs} (id, doc) VALUES (:id, :doc) "
+                    f"INSERT INTO {self.docs} (id, doc) VALUES (?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
-                    [{"id": d.id, "doc": source_json(d)} for d in batch],
+                    [(d.id, source_json(d)) for d in batch],
                 )
                 await self._insert_fts(conn, batch)
         return len(docs)
@@ -100,7 +102,6 @@ class SqliteDriver(SqlDriver):
     async def search(self, search: Search) -> Page:
         params: dict[str, Any] = {"q": match_expression(search.query)}
         where = f"{self.fts} MATCH :q" + self._filters(search.filters, params)
-        weights = ", ".join(repr(w) for w in self.spec.fields.values())
         snippets = ""
         if search.highlight:
             params.update(o=OPEN, c=CLOSE)
@@ -109,11 +110,16 @@ class SqliteDriver(SqlDriver):
                 for i in range(len(self.spec.fields))
             )
         source = f"FROM {self.fts} JOIN {self.docs} d ON d.rowid = {self.fts}.rowid WHERE {where}"
+        # FTS5's own `rank` (bm25 with the fields' weights, configured at create) lets FTS5 hand back the
+        # rows best first and stop at the page, so snippet() runs for the page only; an ORDER BY of
+        # anything else would sort, and snippet, every match. Ties keep FTS5's order: stable for the same
+        # data, so cursors page through them without repeats.
         select = (
-            f"SELECT d.id, d.doc, bm25({self.fts}, {weights}) AS rank{snippets} {source} "
-            "ORDER BY rank, d.id LIMIT :limit OFFSET :offset"
+            f"SELECT d.id, d.doc, {self.fts}.rank{snippets} {source} "
+            f"ORDER BY {self.fts}.rank LIMIT :limit OFFSET :offset"
         )
-        return await self.page(search, select, source, params, sign=-1.0)  # bm25: lower is better
+        counted = source if search.filters else f"FROM {self.fts} WHERE {self.fts} MATCH :q"
+        return await self.page(search, select, counted, params, sign=-1.0)  # bm25: lower is better
 
     def _filters(self, filters: dict[str, tuple[Any, ...]], params: dict[str, Any]) -> str:
         clauses = []
