@@ -113,7 +113,7 @@ class PostgresDriver(SqlDriver):
             for n, f in enumerate(fields, start=3)
         )
         names = ", ".join(["id", "doc", *columns, "tsv"])
-        values = ", ".join(["$1", "$2::jsonb", *(f"${i + 3}::text" for i in range(len(fields))), vector])
+        values = ", ".join(["$1", "$2::jsonb", *(f"${n}::text" for n in range(3, len(fields) + 3)), vector])
         updates = ", ".join(f"{c} = excluded.{c}" for c in ["doc", *columns, "tsv"])
         await self.run_many(
             conn,
