@@ -18,6 +18,7 @@ from ..errors import HttpError
 from .app import AppRuntime
 from .body import BodyStream
 from .context import set_deadline
+from .forwarded import TrustedProxies
 from .limits import Gate
 from .observe import Exchange, Observer
 from .pipeline import AppPipeline, Target
@@ -45,6 +46,9 @@ class Incoming(NamedTuple):
     remote_ip: str = ""
     #: The body as it arrives, on a route that streams it (then `body` is empty).
     stream: BodyStream | None = None
+    #: The URL that precedes `/<app>` as the client's browser sees it (`https://hub.example/user/ada/gingee`):
+    #: scheme, host and any prefix (Jupyter's base_url, a trusted proxy's); "" if the host cannot tell.
+    public_root: str = ""
 
 
 def error_response(error: HttpError, response: Response | None = None) -> Response:
@@ -66,6 +70,8 @@ class Engine:
         #: Called with an Exchange after every request (metrics, dashboards); must be fast and not raise.
         self.observers: list[Observer] = []
         self._deadlines: Deadlines | None = None
+        #: The proxies whose X-Forwarded-* headers hosts believe (gingee.json `server.trusted_proxies`).
+        self.trusted_proxies = TrustedProxies(project.config["server"].get("trusted_proxies") or ())
 
     def split(self, path: str) -> tuple[str, str]:
         """(app name, rest of the raw path) for a raw path like `/todo/items/1`."""
@@ -202,6 +208,7 @@ class Engine:
             incoming.body,
             incoming.remote_ip,
             body_stream=incoming.stream,
+            public_root=incoming.public_root,
         )
         return pipeline, target, request
 

@@ -24,7 +24,7 @@ class AppInfo:
 class G:
     """The context of one request, job or startup script."""
 
-    __slots__ = ("app", "job", "log", "request", "response")
+    __slots__ = ("app", "job", "log", "request", "response", "user")
 
     def __init__(
         self,
@@ -39,3 +39,6 @@ class G:
         self.request = request
         self.response = response
         self.job = job
+        #: The logged-in user (`modules.login.User`: provider, subject, email, name, ...), or None: set
+        #: from the session cookie of an app with an app.json `auth` section.
+        self.user: Any = None

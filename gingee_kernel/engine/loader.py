@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GingeeError, HttpError, ManifestError
+from ..modules.login.settings import login_settings
 from . import manifest
 from .app import AppRuntime
 from .context import app_context
@@ -60,7 +61,7 @@ def compile_routes(box: Path, routes: dict[str, Any] | None, label: str) -> Rout
         try:
             route = compile_route(
                 entry["path"], entry.get("method", "GET"), "", entry.get("handler", "handle"),
-                entry.get("body", "buffer"),
+                entry.get("body", "buffer"), entry.get("login", False) is True,
             )  # fmt: skip
         except ValueError as exc:
             raise ManifestError(label, f"/routes/{index}/path", str(exc)) from None
@@ -74,7 +75,9 @@ def compile_routes(box: Path, routes: dict[str, Any] | None, label: str) -> Rout
 
 
 def _with_script(route: Route, script: str) -> Route:
-    return Route(route.path, route.method, script, route.handler, route.body, route.regex, route.names)
+    return Route(
+        route.path, route.method, script, route.handler, route.body, route.regex, route.names, route.login
+    )
 
 
 def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]:
@@ -147,7 +150,14 @@ async def load_app(
     limits = app_limits(name, server_config, config)
     hidden = set(startup) | background_scripts(app.box, config)
     app.pipeline = AppPipeline(
-        app, router, ScriptLoader(name, app.box, watch=dev), includes, limits, executor, hidden=hidden
+        app,
+        router,
+        ScriptLoader(name, app.box, watch=dev),
+        includes,
+        limits,
+        executor,
+        hidden=hidden,
+        login=login_settings(app, app_label),
     )
     app.pipeline.hidden |= websocket_scripts(app.box, config, app_label)
     try:

@@ -12,6 +12,9 @@ from types import FunctionType
 from typing import Any
 
 from ..errors import HttpError
+from ..modules.login.gate import login_required
+from ..modules.login.session import read_user
+from ..modules.login.settings import LoginSettings
 from .app import AppRuntime
 from .context import set_current_app, set_current_request
 from .g import AppInfo, G
@@ -26,6 +29,8 @@ from .static import not_found, serve_static
 Handler = Callable[[G], Any]
 #: App-relative paths gingee answers itself; no script or static file is served from under them.
 BUILTIN_PREFIX = "/_gingee/"
+#: The login endpoints of an app with an `auth` section (modules/login/endpoints.py).
+AUTH_PREFIX = "/_auth/"
 SIGNED_STORAGE = "/_gingee/storage/"
 
 _CO_COROUTINE = inspect.CO_COROUTINE
@@ -43,7 +48,7 @@ class Target:
     """A script to run: its box-relative key, resolved path, function name, route params and the
     pattern that found it (the routes.json path, or `/<script>` for file routes)."""
 
-    __slots__ = ("builtin", "function", "handler", "key", "params", "path", "pattern")
+    __slots__ = ("builtin", "function", "handler", "key", "login", "params", "path", "pattern")
 
     def __init__(self, key: str, path: Path, function: str, params: dict[str, str], pattern: str) -> None:
         self.key = key
@@ -53,6 +58,8 @@ class Target:
         self.pattern = pattern
         #: True for an endpoint gingee answers itself (signed storage URLs): no middleware runs.
         self.builtin = False
+        #: Only a logged-in user may run it (routes.json `"login": true`).
+        self.login = False
         #: The script function, once looked up, on the targets a pipeline remembers (file routes outside
         #: dev mode, where scripts never change under a pipeline: a reload builds a new one).
         self.handler: Handler | None = None
@@ -71,8 +78,11 @@ class AppPipeline:
         executor: Executor,
         handlers: dict[str, Handler] | None = None,
         hidden: set[Path] | None = None,
+        login: LoginSettings | None = None,
     ) -> None:
         self.app = app
+        #: The app's checked `auth` section (login providers, session), or None if it has none.
+        self.login = login
         self.router = router
         self.scripts = scripts
         self.includes = includes
@@ -101,12 +111,16 @@ class AppPipeline:
         """A script Target, or the decoded segments (and trailing slash) of a static file."""
         if rest.startswith(BUILTIN_PREFIX):
             return self._builtin(rest)
+        if self.login is not None and rest.startswith(AUTH_PREFIX):
+            return self._auth_endpoint()
         match = self.router.match(method, rest) if self.router.routes else None
         if isinstance(match, RouteMatch):
             route = match.route
-            return Target(
+            target = Target(
                 route.script, self._route_paths[route.script], route.handler, match.params, route.path
             )
+            target.login = route.login
+            return target
         if isinstance(match, MethodNotAllowed):
             raise HttpError(
                 405,
@@ -146,6 +160,14 @@ class AppPipeline:
         target.handler = serve_signed
         return target
 
+    def _auth_endpoint(self) -> Target:
+        from ..modules.login.endpoints import serve_auth
+
+        target = Target("_auth", self.app.box, "serve_auth", {}, AUTH_PREFIX + "*")
+        target.builtin = True
+        target.handler = serve_auth
+        return target
+
     def streams_body(self, method: str, rest: str) -> bool:
         """Whether the request's body goes to the script as it arrives (a `"body": "stream"` route, or a
         PUT to a signed storage URL) rather than read ahead."""
@@ -165,6 +187,13 @@ class AppPipeline:
         g = G(self.info, self.app.log, request, response)
         set_current_app(self.app)
         set_current_request(request)
+        login = self.login
+        if login is not None:
+            g.user = read_user(login, request)
+            if target.login and g.user is None:
+                raise login_required(login, request)
+        elif target.login:
+            raise login_required(None, request)
         if not target.builtin:
             for include in self.includes:
                 await self.call(self.scripts.function(include), g)

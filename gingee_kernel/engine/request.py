@@ -47,6 +47,7 @@ class Request:
         "method",
         "params",
         "path",
+        "public_root",
         "query",
         "query_all",
         "raw_body",
@@ -65,6 +66,7 @@ class Request:
         remote_ip: str = "",
         params: dict[str, str] | None = None,
         body_stream: BodyStream | None = None,
+        public_root: str = "",
     ) -> None:
         self.method = method
         self.url = url
@@ -72,6 +74,8 @@ class Request:
         self.headers = headers
         self.raw_body = raw_body
         self.remote_ip = remote_ip
+        #: What precedes `/<app>` in the URL the client sees (scheme, host, prefix); "" if unknown.
+        self.public_root = public_root
         self.params: dict[str, str] = params or {}
         if query_string:
             self.query_all = parse_qs(query_string, keep_blank_values=True)
@@ -91,6 +95,17 @@ class Request:
         if self._body_stream is not None:
             return aiter(self._body_stream)
         return _once(self.raw_body)
+
+    @property
+    def app_url(self) -> str:
+        """The app's own URL as the client sees it, without a trailing slash (`https://host/prefix/<app>`):
+        where links and redirects back to the app point. Falls back to the request's own URL."""
+        name = self.path[1:].split("/", 1)[0]
+        root = self.public_root
+        if not root:
+            full = self.url.split("?", 1)[0]
+            root = full[: len(full) - len(self.path)] if full.endswith(self.path) else ""
+        return f"{root}/{name}"
 
     @property
     def cookies(self) -> dict[str, str]:

@@ -29,6 +29,8 @@ class Route:
     body: str = "buffer"
     regex: re.Pattern[str] = field(repr=False, compare=False, default=re.compile(""))
     names: tuple[str, ...] = field(repr=False, compare=False, default=())
+    #: routes.json `"login": true`: only a logged-in user (app.json `auth`) gets to the script.
+    login: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,12 @@ class MethodNotAllowed:
 
 
 def compile_route(
-    path: str, method: str = "GET", script: str = "", handler: str = "handle", body: str = "buffer"
+    path: str,
+    method: str = "GET",
+    script: str = "",
+    handler: str = "handle",
+    body: str = "buffer",
+    login: bool = False,
 ) -> Route:
     """Compile a route pattern; raises ValueError naming the bad segment."""
     segments = path.strip("/").split("/") if path.strip("/") else []
@@ -75,7 +82,7 @@ def compile_route(
         else:
             pattern += "/" + re.escape(segment)
     regex = re.compile(f"^{pattern}/?$" if pattern else "^/?$")
-    return Route(path, method.upper(), script, handler, body, regex, tuple(names))
+    return Route(path, method.upper(), script, handler, body, regex, tuple(names), login)
 
 
 class Router:

@@ -14,6 +14,7 @@ from tornado.iostream import StreamClosedError
 from ..errors import HttpError
 from .body import BodyStream
 from .dispatch import Engine, Incoming, error_response
+from .forwarded import public_root
 from .observe import Exchange
 
 
@@ -184,6 +185,19 @@ class GingeeHandler(tornado.web.RequestHandler):
             body,
             request.remote_ip or "",
             stream,
+            self.public_root(),
+        )
+
+    def public_root(self) -> str:
+        """What precedes `/<app>` in the URL the client's browser sees (see engine/forwarded.py)."""
+        request = self.request
+        return public_root(
+            request.protocol,
+            request.host,
+            self.prefix,
+            request.headers,
+            request.remote_ip or "",
+            self.engine.trusted_proxies,
         )
 
     async def _serve(self) -> None:

@@ -1,6 +1,10 @@
-"""Gingee `auth` module: HS256 JSON Web Tokens (`auth.jwt.create` / `auth.jwt.verify`) built on joserfc.
+"""Gingee `auth` module: who is logged in, and HS256 JSON Web Tokens built on joserfc.
 
-Ungated. The secret comes from the call, else the app's `app.json` `jwt.secret`, else the server's
+Ungated. Logins (Google, Microsoft, GitHub, any OpenID Connect issuer) are configured in app.json `auth`
+and answered by gingee under `<app>/_auth/` (modules/login, docs/auth.md); a script sees `g.user`, and
+`auth.require_login(g)` turns a visitor away (a browser to the login, an API call with 401).
+
+For tokens, the secret comes from the call, else the app's `app.json` `jwt.secret`, else the server's
 `gingee.json` `jwt.secret`; `iss` is resolved the same way. `verify` returns None for any bad token.
 """
 
@@ -15,8 +19,10 @@ from joserfc.jwk import OctKey
 
 from ..engine.context import current_app
 from ..errors import ModuleConfigError, NoAppContext
+from .login import gate
+from .login.user import User
 
-__all__ = ["MIN_SECRET_BYTES", "jwt"]
+__all__ = ["MIN_SECRET_BYTES", "User", "jwt", "login_url", "require_login"]
 
 #: Shortest accepted HMAC secret: 112 bits, the NIST floor joserfc also warns below. Use 32+ random bytes.
 MIN_SECRET_BYTES = 14
@@ -114,3 +120,28 @@ class _Jwt:
 
 #: The `auth.jwt` namespace.
 jwt = _Jwt()
+
+
+def require_login(g: Any) -> User:
+    """`g.user`, or the end of the request: a browser is redirected to log in (and comes back here), an
+    API call gets 401 JSON with the login URL. For a script whose route is not `"login": true`."""
+    user = getattr(g, "user", None)
+    if user is not None:
+        return user  # type: ignore[no-any-return]
+    app = current_app()
+    settings = app.pipeline.login if app.pipeline is not None else None
+    if settings is None:
+        raise ModuleConfigError(
+            f"auth.require_login: app '{app.name}' has no login: add an app.json \"auth\" section with "
+            "providers (docs/auth.md)"
+        )
+    raise gate.login_required(settings, g.request)
+
+
+def login_url(g: Any, next: str = "/") -> str:
+    """Where a link should send the user to log in and then come back to `next` (a path in the app)."""
+    app = current_app()
+    settings = app.pipeline.login if app.pipeline is not None else None
+    if settings is None or g.request is None:
+        raise ModuleConfigError(f"auth.login_url: app '{app.name}' has no app.json \"auth\" section")
+    return gate.login_url(settings, g.request, next)

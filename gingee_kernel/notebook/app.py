@@ -15,6 +15,8 @@ from tornado.httputil import HTTPHeaders
 from ..engine.context import app_context
 from ..engine.dispatch import Incoming
 from ..engine.loader import APP_NAME
+from ..modules.login.session import seal_user
+from ..modules.login.user import User, as_user
 from .host import LiveHost
 from .model import (
     AppConfigError,
@@ -90,6 +92,7 @@ class App:
         self.serving: ServeInfo | None = None
         self._lock = threading.Lock()
         self._stop_hooks: list[Callable[[], None]] = []  # open views to stop with the app
+        self._user: User | None = None  # app.login_as(...)
         App.registry[name] = self
         App.latest = self
 
@@ -102,18 +105,25 @@ class App:
         return self
 
     def route(
-        self, path: str, methods: str | list[str] | None = None, *, body: str = "buffer"
+        self,
+        path: str,
+        methods: str | list[str] | None = None,
+        *,
+        body: str = "buffer",
+        login: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Decorator: serve `path` (`/todos/:id`, `:name?`, trailing `*`) with the function, for `methods`.
 
         `body="stream"` is routes.json's `"body": "stream"`: the function reads the body as it arrives
-        (`g.request.stream()`, or `storage.put(key, g.request)`), up to `limits.max_upload_size`."""
+        (`g.request.stream()`, or `storage.put(key, g.request)`), up to `limits.max_upload_size`.
+        `login=True` is routes.json's `"login": true`: only a logged-in user (`g.user`) reaches the
+        function; a browser is sent to log in, an API call gets 401 (`app.use("auth", providers=...)`)."""
         verbs = normalise_methods(methods)
-        check_route(path, verbs, body)
+        check_route(path, verbs, body, login)
 
         def register(func: Handler) -> Handler:
             with self._lock:
-                self.routes = replace_route(self.routes, NotebookRoute(path, verbs, func, body))
+                self.routes = replace_route(self.routes, NotebookRoute(path, verbs, func, body, login))
             self._refresh()
             return func
 
@@ -190,11 +200,20 @@ class App:
         body: bytes | str | None = None,
         headers: dict[str, str] | None = None,
         query: dict[str, Any] | None = None,
+        user: User | dict[str, Any] | str | None = None,
     ) -> Reply:
-        """Call the app in-process, as a client would over HTTP, and return the Reply."""
+        """Call the app in-process, as a client would over HTTP, and return the Reply.
+
+        `user` (a User, a dict of claims, or an email) makes the call as that user, logged in: it carries a
+        real session cookie, so `g.user` and `login=True` routes behave as after a browser login. Without
+        it, the user `app.login_as(...)` set (if any) is used."""
         host = LiveHost.get()
-        host.call(install(host, self))
+        runtime = host.call(install(host, self))
         raw_headers = HTTPHeaders(headers or {})
+        who = self._user if user is None else as_user(user)
+        if who is not None:
+            cookie = self._session_cookie(runtime, who, "app.request(user=...)")
+            raw_headers["Cookie"] = "; ".join(filter(None, [raw_headers.get("Cookie"), cookie]))
         payload = b""
         if json is not None:
             payload = jsonlib.dumps(json).encode()
@@ -224,6 +243,28 @@ class App:
         if response.status in (204, 304):  # as the HTTP hosts (Tornado) send them: no representation headers
             headers = [(k, v) for k, v in headers if k.lower() not in _REPRESENTATION]
         return Reply(response.status, headers, response.body or b"")
+
+    def login_as(self, user: User | dict[str, Any] | str | None) -> User | None:
+        """Make later `app.request(...)` calls as `user` (a User, a dict of claims like `{"sub": "ada",
+        "email": ...}`, or an email), logged in without a browser; `login_as(None)` logs out. Returns the
+        User. The app needs an `auth` section (`app.use("auth", providers=...)`, or `app.use("auth")`)."""
+        if user is None:
+            self._user = None
+            return None
+        who = as_user(user)
+        host = LiveHost.get()
+        self._session_cookie(host.call(install(host, self)), who, "app.login_as(...)")  # checks auth is set
+        self._user = who
+        return who
+
+    @staticmethod
+    def _session_cookie(runtime: Any, user: User, label: str) -> str:
+        settings = runtime.pipeline.login
+        if settings is None:
+            raise AppConfigError(
+                label, "/auth", 'an auth section to log in to: app.use("auth", providers=...)'
+            )
+        return f"{settings.cookie}={seal_user(settings, user)}"
 
     def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run `func(*args, **kwargs)` as this app, on the kernel's host, and return its result: a module

@@ -39,7 +39,7 @@ def plan(spec: AppSpec) -> dict[str, str]:
     scripts: dict[str, Script] = {}
     entries: list[dict[str, str]] = []
     texts: dict[str, str] = {}
-    for path, methods, handler, body in spec.routes:
+    for path, methods, handler, body, login in spec.routes:
         rel = f"routes/{handler.name}.py"
         if rel in scripts and ast.dump(scripts[rel].handler.stmt.node) != ast.dump(handler.stmt.node):
             first = scripts[rel].handler.stmt.cell.label
@@ -56,9 +56,11 @@ def plan(spec: AppSpec) -> dict[str, str]:
                 )
             doc = f"{', '.join(methods)} {path}: `{handler.name}` ({handler.stmt.cell.label})."
             texts[rel] = render(scripts[rel], doc)
-        streamed = {"body": body} if body != "buffer" else {}
+        options: dict[str, Any] = {"body": body} if body != "buffer" else {}
+        if login:
+            options["login"] = True
         entries += [
-            {"path": path, "method": m, "script": rel, "handler": handler.name, **streamed} for m in methods
+            {"path": path, "method": m, "script": rel, "handler": handler.name, **options} for m in methods
         ]
     config, mapped = spec.config, _queue_jobs_supported()
     for name, (handler, options) in spec.jobs.items():

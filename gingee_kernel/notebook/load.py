@@ -42,11 +42,17 @@ def load_app(cls: type[App], folder: str | Path) -> App:
         method = entry.get("method", "GET").upper()
         previous = app.routes[-1] if app.routes else None
         body = entry.get("body", "buffer")
-        if previous is not None and previous.func is func and previous.path == entry["path"]:
+        login = entry.get("login", False) is True
+        if (
+            previous is not None
+            and previous.func is func
+            and previous.path == entry["path"]
+            and (previous.body, previous.login) == (body, login)
+        ):
             previous.methods = (*previous.methods, method)
         else:
-            check_route(entry["path"], (method,), body)
-            app.routes.append(NotebookRoute(entry["path"], (method,), func, body))
+            check_route(entry["path"], (method,), body, login)
+            app.routes.append(NotebookRoute(entry["path"], (method,), func, body, login))
     for name, job in _jobs(app.config, box, loader).items():
         app.jobs[name] = job
     _websocket(app, box, loader)

@@ -43,6 +43,8 @@ class NotebookRoute:
     func: Handler
     #: routes.json `body`: "stream" hands the script the body as it arrives (`g.request.stream()`).
     body: str = "buffer"
+    #: routes.json `login`: only a logged-in user (app.json `auth`) reaches the function.
+    login: bool = False
 
     @property
     def key(self) -> str:
@@ -123,10 +125,13 @@ def normalise_methods(methods: str | list[str] | tuple[str, ...] | None) -> tupl
     return result
 
 
-def check_route(path: str, methods: tuple[str, ...], body: Any = "buffer") -> None:
-    """Raise AppConfigError if the path pattern would not compile or `body` is not "buffer" or "stream"."""
+def check_route(path: str, methods: tuple[str, ...], body: Any = "buffer", login: Any = False) -> None:
+    """Raise AppConfigError if the path pattern would not compile, `body` is not "buffer" or "stream", or
+    `login` is not a bool."""
     if body not in ("buffer", "stream"):
         raise AppConfigError("@app.route", "/body", f'"buffer" or "stream", not {body!r}')
+    if not isinstance(login, bool):
+        raise AppConfigError("@app.route", "/login", f"True or False, not {login!r}")
     try:
         for method in methods:
             compile_route(path, method)

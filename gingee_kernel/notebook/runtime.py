@@ -23,6 +23,7 @@ from ..engine.secrets import resolve_secrets
 from ..errors import GingeeError, ManifestError
 from ..jobqueue.handlers import register_job_handler, registered, unregister_job_handler
 from ..jobqueue.job import JOB_NAME
+from ..modules.login.settings import login_settings
 from .model import AppConfigError, NotebookJob, socket_scripts
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def _router(app: App) -> tuple[Router, dict[str, object]]:
         key = NOTEBOOK_PREFIX + route.key
         handlers[key] = route.func
         for method in route.methods:
-            compiled = compile_route(route.path, method, key, body=route.body)
+            compiled = compile_route(route.path, method, key, body=route.body, login=route.login)
             routes.append(compiled)
     return Router(routes), handlers
 
@@ -147,6 +148,10 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
         sockets, socket_files = _socket_scripts(app, box, config, label)
     except ManifestError as exc:
         raise AppConfigError(label, exc.pointer, exc.expected) from None
+    try:
+        login = login_settings(runtime, label)
+    except ManifestError as exc:
+        raise AppConfigError(label, exc.pointer, exc.expected) from None
     router, handlers = _router(app)
     handlers.update(sockets)
     hidden |= socket_files
@@ -160,6 +165,7 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
         project.executor,
         hidden=hidden,
         handlers=handlers,  # type: ignore[arg-type]
+        login=login,
     )
     runtime.public = app.public
     _register_jobs(runtime, jobs)

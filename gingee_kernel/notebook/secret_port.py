@@ -69,6 +69,19 @@ class _SecretHandler(GingeeHandler):
 
     get = post = put = patch = delete = head = options = _serve  # type: ignore[assignment]
 
+    def public_root(self) -> str:
+        """The Jupyter server's view, which it sends with its secret: the scheme it was reached by, the
+        browser's Host, and `{base_url}gingee` (the prefix header, `{base_url}gingee/<app>/`)."""
+        return kernel_public_root(self.request)
+
+
+def kernel_public_root(request: tornado.httputil.HTTPServerRequest) -> str:
+    """What precedes `/<app>` for the browser, from the headers the Jupyter server extension relays."""
+    headers = request.headers
+    scheme = headers.get("X-Forwarded-Proto", "http").split(",", 1)[0].strip().lower()
+    prefix = headers.get(live.PREFIX_HEADER, "").rstrip("/")
+    return f"{scheme if scheme in ('http', 'https') else 'http'}://{request.host}{prefix.rsplit('/', 1)[0]}"
+
 
 class _SecretSocketHandler(WebSocketHandler):
     """The apps' websockets, for upgrades that carry the host's secret (relayed by the extension)."""

@@ -48,8 +48,8 @@ class AppSpec:
 
     name: str
     config: dict[str, Any]
-    #: (path, methods, handler, body) per route, in definition order.
-    routes: list[tuple[str, tuple[str, ...], Handler, str]] = field(default_factory=list)
+    #: (path, methods, handler, body, login) per route, in definition order.
+    routes: list[tuple[str, tuple[str, ...], Handler, str, bool]] = field(default_factory=list)
     jobs: dict[str, tuple[Handler, dict[str, Any]]] = field(default_factory=dict)
     #: `@app.websocket` functions (handler, auth) by the box script app.json `websockets` names.
     sockets: dict[str, Handler] = field(default_factory=dict)
@@ -71,7 +71,7 @@ def live_spec(app: App) -> AppSpec:
 
     spec = AppSpec(app.name, app.config, grants=set(app.permissions))
     for route in app.routes:
-        spec.routes.append((route.path, route.methods, handler(route.func), route.body))
+        spec.routes.append((route.path, route.methods, handler(route.func), route.body, route.login))
     for name, job in app.jobs.items():
         spec.jobs[name] = (handler(job.func), dict(job.options))
     for script, func in socket_scripts(app.config, app.socket_functions).items():
@@ -223,7 +223,10 @@ class _StaticReader:
             elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
                 self._expression(node.value, stmt)
         for spec in apps.values():
-            spec.routes = [(r.path, r.methods, r.func.handler, r.body) for r in self.routes[id(spec)]]  # type: ignore[attr-defined]
+            spec.routes = [
+                (r.path, r.methods, r.func.handler, r.body, r.login)  # type: ignore[attr-defined]
+                for r in self.routes[id(spec)]
+            ]
         return list(apps.values())
 
     def _app(self, stmt: Stmt, call: ast.Call) -> AppSpec:
@@ -248,8 +251,9 @@ class _StaticReader:
         path = args[0] if args else kwargs.get("path")
         methods = _checked(label, normalise_methods, args[1] if len(args) > 1 else kwargs.get("methods"))
         body = kwargs.get("body", "buffer")
-        _checked(label, check_route, path, methods, body)
-        route = NotebookRoute(path, methods, _placeholder(handler), body)
+        login = kwargs.get("login", False)
+        _checked(label, check_route, path, methods, body, login)
+        route = NotebookRoute(path, methods, _placeholder(handler), body, login)
         self.routes[id(spec)] = replace_route(self.routes[id(spec)], route)
 
     def _websocket(self, spec: AppSpec, call: ast.Call, handler: Handler, stmt: Stmt, label: str) -> None:
