@@ -31,7 +31,12 @@ def _secure(request: Request) -> bool:
 
 def read_user(settings: LoginSettings, request: Request) -> User | None:
     """The user the request's session cookie names, or None (no cookie, or one we cannot open)."""
-    value = request.cookies.get(settings.cookie)
+    return user_from_cookies(settings, request.cookies)
+
+
+def user_from_cookies(settings: LoginSettings, cookies: dict[str, str]) -> User | None:
+    """The user a session cookie among `cookies` names, or None (a websocket upgrade reads it so too)."""
+    value = cookies.get(settings.cookie)
     if not value:
         return None
     data = settings.session.open(value, audience=settings.app)

@@ -62,6 +62,8 @@ class SocketContext:
     cookies: dict[str, str]
     remote_ip: str
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The logged-in user of an app with an app.json `auth` section (its session cookie), or None.
+    user: Any = None
 
 
 def _refuse(value: Any) -> Any:

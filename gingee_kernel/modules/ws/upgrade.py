@@ -23,6 +23,7 @@ from ... import metrics
 from ...engine.app import AppRuntime
 from ...engine.context import app_context
 from ...errors import GingeeError, HttpError, PermissionDenied
+from ..login.session import user_from_cookies
 from .calls import run_script
 from .hub import Hub, Reservation, hub_for
 from .settings import AppSettings, app_settings, in_memory
@@ -167,7 +168,11 @@ def _context(app: AppRuntime, settings: AppSettings, request: UpgradeRequest) ->
         except CookieError:
             cookies = {}
     info = app.pipeline.info
-    return SocketContext(info, app.log, settings.path, query, request.headers, cookies, request.remote_ip)
+    login = app.pipeline.login
+    user = user_from_cookies(login, cookies) if login is not None else None
+    return SocketContext(
+        info, app.log, settings.path, query, request.headers, cookies, request.remote_ip, user=user
+    )
 
 
 async def authenticate(app: AppRuntime, settings: AppSettings, ctx: SocketContext) -> dict[str, Any]:
