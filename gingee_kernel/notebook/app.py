@@ -15,7 +15,9 @@ from tornado.httputil import HTTPHeaders
 from ..engine.context import app_context
 from ..engine.dispatch import Incoming
 from ..engine.loader import APP_NAME
+from ..errors import ManifestError
 from ..modules.login.session import seal_user
+from ..modules.login.settings import check_providers
 from ..modules.login.user import User, as_user
 from .host import LiveHost
 from .model import (
@@ -100,7 +102,13 @@ class App:
     def use(self, module: str, **options: Any) -> App:
         """Configure a module as app.json would (`app.use("db", name="main", type="sqlite", ...)`)."""
         label = f"app.use({module!r})"
-        self.config = validated(with_module_config(self.config, module, options), label)
+        config = validated(with_module_config(self.config, module, options), label)
+        if module == "auth":
+            try:
+                check_providers(config["auth"], label)
+            except ManifestError as exc:
+                raise AppConfigError(exc.file, exc.pointer, exc.expected) from None
+        self.config = config
         self._refresh()
         return self
 

@@ -5,8 +5,10 @@ which serves a provider on 127.0.0.1 on a port the OS picks, in the caller's eve
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import threading
 import time
 from collections import defaultdict
 from contextvars import ContextVar
@@ -359,16 +361,25 @@ _S = TypeVar("_S", bound="LoopbackServer")
 
 
 class LoopbackServer:
-    """A Tornado application on 127.0.0.1, on a port the OS picks; `async with` starts and stops it."""
+    """A Tornado application on 127.0.0.1, on a port the OS picks.
+
+    `async with` (or `await start()` / `await stop()`) serves it in the caller's event loop, as the tests
+    do; `start_in_thread()` / `stop_in_thread()` serve it from an event loop of its own, in a daemon thread,
+    as a notebook must (see `start_in_thread`).
+    """
 
     def __init__(self) -> None:
         self.base_url = ""
         self._http: HTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # start_in_thread's loop
+        self._thread: threading.Thread | None = None
 
     def routes(self) -> list[tuple[str, type[RequestHandler]]]:
         raise NotImplementedError
 
     async def start(self: _S) -> _S:
+        if self._http is not None:
+            raise RuntimeError(f"{type(self).__name__} is already serving at {self.base_url}")
         sockets = bind_sockets(0, "127.0.0.1")
         app = Application([(path, handler, {"provider": self}) for path, handler in self.routes()])
         self._http = HTTPServer(app)
@@ -377,13 +388,68 @@ class LoopbackServer:
         return self
 
     async def stop(self) -> None:
+        """Stop serving; a server `start_in_thread()` started is stopped on its own loop, thread and all."""
+        if self._thread is not None:
+            await asyncio.to_thread(self.stop_in_thread)
+            return
+        await self._close()
+
+    async def _close(self) -> None:
         if self._http is not None:
             self._http.stop()
             await self._http.close_all_connections()
             self._http = None
+
+    def start_in_thread(self: _S, timeout: float = 10) -> _S:
+        """Serve from a new event loop in a daemon thread; return once the port is listening.
+
+        For notebooks. A kernel's Gingee host (notebook/host.py) runs the apps on a thread and loop of its
+        own, and a cell waits for it synchronously (`host.call`, behind `app.request` and the login
+        endpoints). A provider started with `await start()` in a cell would serve from the kernel's own
+        loop, which that waiting cell blocks: the app's discovery and token requests would go unanswered
+        until the call timed out. A provider on its own loop answers whoever is waiting. The daemon thread
+        ends with the process; `stop_in_thread()` (or `await stop()`) ends it sooner.
+        """
+        if self._thread is not None or self._http is not None:
+            raise RuntimeError(f"{type(self).__name__} is already serving at {self.base_url}")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(
+            target=_run_loop, args=(loop,), name=f"gingee-practice-{type(self).__name__}", daemon=True
+        )
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout)
+        except BaseException:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            raise
+        self._loop, self._thread = loop, thread
+        return self
+
+    def stop_in_thread(self, timeout: float = 10) -> None:
+        """Stop a server `start_in_thread()` started: close it on its loop, then end the loop and thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            if thread.is_alive():
+                asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            self._loop = self._thread = None
 
     async def __aenter__(self: _S) -> _S:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """A `start_in_thread` thread: run `loop` until stopped, then close it."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()

@@ -62,6 +62,7 @@ async def test_a_login_sets_a_scoped_session_and_g_user(club: Any, oidc_provider
         assert cookies["gingee_session_login"]["max-age"] == "0"  # the login state is dropped
         # The provider was asked for the token with the PKCE verifier matching the challenge.
         assert oidc_provider.token_requests[-1]["code_verifier"]
+        assert "client_secret" not in oidc_provider.token_requests[-1]  # client_secret_basic
         user = await browser.whoami(club.app_url)
         assert user["email"] == "ada@example.org" and user["email_verified"] is True
         assert user["provider"] == "local" and user["subject"] == "ada" and user["id"] == "local:ada"

@@ -104,6 +104,8 @@ async def test_github_logs_in_with_its_verified_email_only(
     asked = github_provider.authorize_requests[-1]
     assert asked["code_challenge_method"] == "S256" and asked["code_challenge"] and asked["state"]
     assert set(asked["scope"].split()) == {"read:user", "user:email"}
+    sent = github_provider.token_requests[-1]  # GitHub takes the secret in the form, as it documents
+    assert sent["client_secret"] == CLIENT_SECRET and sent["code_verifier"]
     # Only unverified addresses: logged in, but with no email at all.
     github_provider.emails = [
         {"email": "octo@unverified.example", "primary": True, "verified": False, "visibility": "public"}
@@ -154,3 +156,18 @@ async def test_the_login_page_lists_every_provider(
         assert protected.status_code == 302
         assert protected.headers["location"].startswith(server.app_url + "/_auth/login?")
         assert query(protected.headers["location"])["next"] == "/private"
+
+
+async def test_github_refuses_a_replayed_code_with_200_and_so_do_we(github: Any) -> None:
+    """GitHub answers token errors with HTTP 200 and an `error` field: that must still be a refusal."""
+    server = github()
+    async with Browser() as browser:
+        start = await browser.start(server.app_url, "github")
+        state_value = browser.http.cookies.get("gingee_session_login")
+        back = await browser.authorize(start.headers["location"])
+        assert (await browser.get(back.headers["location"])).status_code == 302
+    async with Browser() as replay:
+        replay.http.cookies.set("gingee_session_login", state_value, path="/club/_auth/")
+        again = await replay.get(back.headers["location"])
+        assert again.status_code == 401 and "Login failed" in again.text
+        assert await replay.whoami(server.app_url) is None

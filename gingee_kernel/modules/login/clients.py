@@ -73,6 +73,8 @@ class ProviderClient:
             "scope": " ".join(provider.scopes),
             "code_challenge_method": "S256",
             "timeout": HTTP_TIMEOUT,
+            # GitHub documents the secret in the token request's form; OpenID issuers say in their metadata.
+            "token_endpoint_auth_method": "client_secret_basic" if provider.openid else "client_secret_post",
         }
         if provider.openid:
             self.oauth = _OAuthApp(
@@ -136,6 +138,9 @@ class ProviderClient:
                 502, "PROVIDER_MISCONFIGURED", f"{where} offers no asymmetric ID token algorithm ({offered})"
             )
         metadata["id_token_signing_alg_values_supported"] = safe
+        methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+        if "client_secret_basic" not in methods and "client_secret_post" in methods:
+            self.oauth.client_kwargs["token_endpoint_auth_method"] = "client_secret_post"
 
     async def _vet(self, url: str, what: str) -> None:
         try:

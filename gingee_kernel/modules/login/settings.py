@@ -121,6 +121,13 @@ def login_settings(app: AppRuntime, label: str) -> LoginSettings | None:
     )
 
 
+def check_providers(section: dict[str, Any], label: str) -> None:
+    """The rules of each provider's type (what the schema cannot say), before secrets are resolved: a
+    notebook's `app.use("auth", ...)` fails in the defining cell."""
+    for name, entry in (section.get("providers") or {}).items():
+        _provider(name, entry, label)
+
+
 def _provider(name: str, entry: dict[str, Any], label: str) -> ProviderSettings:
     where = f"/auth/providers/{name}"
     kind = entry.get("type") or (name if name in _LABELS else None)
