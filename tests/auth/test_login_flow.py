@@ -15,6 +15,7 @@ import pytest
 from gingee_kernel.modules.login.sealing import Sealer
 from gingee_kernel.practice.oidc import OidcProvider
 from tests.auth.flow import CLIENT_ID, CLIENT_SECRET, Browser, oidc_entry, project_files, query, write_env
+from tests.fixtures.jupyter import free_port
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -243,3 +244,30 @@ async def test_an_unknown_provider_and_endpoint_are_404(club: Any) -> None:
         assert (await http.get(club.app_url + "/_auth/login/nobody")).status_code == 404
         assert (await http.get(club.app_url + "/_auth/elsewhere")).status_code == 404
         assert (await http.delete(club.app_url + "/_auth/me")).status_code == 405
+
+
+async def test_a_forged_callback_never_logs_anyone_out(club: Any) -> None:
+    async with Browser() as browser:
+        assert (await browser.login(club.app_url, "local")).status_code == 302
+        forged = await browser.get(club.app_url + "/_auth/callback/local", params={"code": "x", "state": "y"})
+        assert forged.status_code == 400
+        assert "gingee_session" not in set_cookies(forged)  # the session cookie is not touched
+        assert (await browser.whoami(club.app_url))["subject"] == "ada"
+
+
+async def test_an_unreachable_provider_is_a_502_that_names_it(
+    make_project: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_env(monkeypatch)
+    discovery = f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration"  # nobody listens
+    server = serve(
+        make_project(project_files({"local": oidc_entry(discovery, label="Staff SSO")})), dev=False
+    )
+    async with Browser() as browser:
+        page = await browser.get(server.url("/club/_auth/login/local"))
+        assert page.status_code == 502 and "Staff SSO could not be reached" in page.text
+        assert str(discovery) not in page.text and "ConnectError" not in page.text  # the log has those
+        assert "Traceback" not in page.text
+    async with httpx.AsyncClient() as http:
+        api = await http.get(server.url("/club/_auth/login/local"), headers={"Accept": "application/json"})
+        assert api.status_code == 502 and api.json()["error"] == "PROVIDER_UNAVAILABLE"

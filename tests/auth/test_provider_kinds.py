@@ -171,3 +171,20 @@ async def test_github_refuses_a_replayed_code_with_200_and_so_do_we(github: Any)
         again = await replay.get(back.headers["location"])
         assert again.status_code == 401 and "Login failed" in again.text
         assert await replay.whoami(server.app_url) is None
+
+
+async def test_a_google_entry_is_openid_with_googles_own_parameters(
+    oidc_provider: OidcProvider, make_project: Any, serve: Any, monkeypatch: Any
+) -> None:
+    """The google kind is OpenID Connect by Google's discovery document (pointed at the practice issuer
+    here: no real Google can be reached from the tests), asking Google to let the user pick an account."""
+    write_env(monkeypatch)
+    oidc_provider.user = {**oidc_provider.user, "hd": "example.org"}
+    server = _serve(
+        make_project, serve, {"google": {"discovery_url": oidc_provider.discovery_url, **SECRETS}}
+    )
+    oidc_provider.add_client(CLIENT_ID, CLIENT_SECRET, [server.app_url + "/_auth/callback/google"])
+    status, user = await _login(server.app_url, "google")
+    assert status == 302 and user["provider"] == "google" and user["claims"]["hd"] == "example.org"
+    asked = oidc_provider.authorize_requests[-1]
+    assert asked["prompt"] == "select_account" and asked["code_challenge_method"] == "S256"

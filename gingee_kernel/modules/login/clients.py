@@ -110,21 +110,25 @@ class ProviderClient:
                 self._vetted = True
             if not self.provider.openid:
                 return
-            metadata = self.oauth.server_metadata
-            if metadata.get("_loaded_at", 0) < time.time() - METADATA_TTL:
-                metadata.clear()
+            previous = self.oauth.server_metadata
+            if previous.get("_loaded_at", 0) < time.time() - METADATA_TTL:
+                # A fresh dict (authlib loads into an empty one): a login already past this point keeps
+                # reading the document it started with.
+                self.oauth.server_metadata = {}
                 try:
-                    await self.oauth.load_server_metadata()
+                    metadata = await self.oauth.load_server_metadata()
+                    await self._check_metadata(metadata)
                 except (httpx2.HTTPError, ValueError) as exc:
-                    metadata.clear()
+                    self.oauth.server_metadata = {}
                     raise self._unreachable("its discovery document", exc) from None
-                await self._check_metadata(metadata)
+                except LoginFailed:
+                    self.oauth.server_metadata = {}
+                    raise
 
     async def _check_metadata(self, metadata: dict[str, Any]) -> None:
         where = f"the discovery document of {self.provider.discovery_url}"
         for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(metadata.get(key), str) or not metadata[key]:
-                metadata.clear()
                 raise LoginFailed(502, "PROVIDER_MISCONFIGURED", f"{where} has no {key}")
         if self.provider.app_urls:  # endpoints the server will call, named by a document the app chose
             for key in ("token_endpoint", "jwks_uri", "userinfo_endpoint"):
@@ -133,7 +137,6 @@ class ProviderClient:
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         safe = [alg for alg in offered if alg in SAFE_ALGORITHMS]
         if not safe:
-            metadata.clear()
             raise LoginFailed(
                 502, "PROVIDER_MISCONFIGURED", f"{where} offers no asymmetric ID token algorithm ({offered})"
             )

@@ -24,7 +24,7 @@ from ...engine.request import Request
 from ...engine.response import Response
 from ...errors import HttpError, ModuleConfigError
 from .gate import safe_next, wants_html
-from .session import end_session, keep_login_state, read_login_state, start_session
+from .session import clear_login_state, end_session, keep_login_state, read_login_state, start_session
 from .settings import LoginSettings
 
 PREFIX = "/_auth/"
@@ -162,8 +162,9 @@ async def _callback(settings: LoginSettings, request: Request, response: Respons
 def _refuse(
     settings: LoginSettings, request: Request, response: Response, status: int, code: str, reason: str
 ) -> None:
-    """A refused login: the login state and any session dropped, and a page (or JSON) that says why."""
-    end_session(settings, request, response)
+    """A refused login: its login state dropped, no session started, and a page (or JSON) that says why.
+    A session the browser already had is left alone: a forged callback link must not log anyone out."""
+    clear_login_state(settings, request, response)
     response.headers["Cache-Control"] = "no-store"
     if not wants_html(request):
         raise HttpError(status, code, reason, headers={"Cache-Control": "no-store"})  # the cookies still go
