@@ -203,3 +203,18 @@ async def test_an_oidc_entry_without_openid_scope_or_discovery_is_refused(
         second = (await http.get(other.url("/club/whoami"))).json()["reason"]
     assert "/auth/providers/sso/scopes" in first and "openid" in first
     assert "/auth/providers/sso/discovery_url" in second
+
+
+async def test_a_short_session_key_is_refused_naming_it(
+    make_project: Any, serve: Any, monkeypatch: Any
+) -> None:
+    write_env(monkeypatch)
+    monkeypatch.setenv("SHORT", "too-short")
+    files = project_files({}, server=_keys("SHORT"))
+    server = serve(make_project(files), dev=True)
+    async with httpx.AsyncClient() as http:
+        reply = await http.get(server.url("/club/whoami"))
+    assert reply.status_code == 503
+    assert (
+        "gingee.json: at /auth/session/keys/0: a session key of at least 16 bytes" in reply.json()["reason"]
+    )

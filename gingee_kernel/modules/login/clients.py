@@ -76,28 +76,25 @@ class ProviderClient:
             # GitHub documents the secret in the token request's form; OpenID issuers say in their metadata.
             "token_endpoint_auth_method": "client_secret_basic" if provider.openid else "client_secret_post",
         }
-        if provider.openid:
-            self.oauth = _OAuthApp(
-                FrameworkIntegration(provider.name),
-                name=provider.name,
-                client_id=provider.client_id,
-                client_secret=provider.client_secret,
-                server_metadata_url=provider.discovery_url,
-                client_kwargs=kwargs,
-                user_agent=USER_AGENT,
-            )
-        else:
-            self.oauth = _OAuthApp(
-                FrameworkIntegration(provider.name),
-                name=provider.name,
-                client_id=provider.client_id,
-                client_secret=provider.client_secret,
-                authorize_url=provider.authorize_url,
-                access_token_url=provider.token_url,
-                api_base_url=provider.api_url + "/",
-                client_kwargs=kwargs,
-                user_agent=USER_AGENT,
-            )
+        # OpenID issuers are found by their discovery document; GitHub's endpoints are fixed.
+        endpoints: dict[str, Any] = (
+            {"server_metadata_url": provider.discovery_url}
+            if provider.openid
+            else {
+                "authorize_url": provider.authorize_url,
+                "access_token_url": provider.token_url,
+                "api_base_url": f"{provider.api_url}/",
+            }
+        )
+        self.oauth = _OAuthApp(
+            FrameworkIntegration(provider.name),
+            name=provider.name,
+            client_id=provider.client_id,
+            client_secret=provider.client_secret,
+            client_kwargs=kwargs,
+            user_agent=USER_AGENT,
+            **endpoints,
+        )
 
     # --- metadata -------------------------------------------------------------------------------------
 

@@ -20,14 +20,11 @@ in `<project>/.gingee/session.key` (every process of the project shares it; a fl
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ...engine.app import AppRuntime
+from ...engine.project_keys import project_key
 from ...errors import ManifestError
 from .sealing import Sealer
 
@@ -39,9 +36,10 @@ GITHUB_API = "https://api.github.com"
 OIDC_SCOPES = ("openid", "email", "profile")
 GITHUB_SCOPES = ("read:user", "user:email")
 DEFAULT_MAX_AGE = 14 * 24 * 3600
+#: The shortest session key accepted (gingee.json auth.session.keys): 128 bits.
+MIN_KEY_BYTES = 16
 #: How long a login may take between leaving for the provider and coming back.
 LOGIN_STATE_MAX_AGE = 600
-_KEY_FILE = Path(".gingee") / "session.key"
 _KEY_STATE = "auth.session_keys"
 #: Keys each kind accepts besides the common ones.
 _KIND_KEYS = {
@@ -202,13 +200,14 @@ def session_keys(app: AppRuntime) -> list[bytes]:
 def _load_keys(app: AppRuntime) -> list[bytes]:
     configured = ((app.server_config.get("auth") or {}).get("session") or {}).get("keys")
     if configured:
-        return [str(key).encode("utf-8") for key in configured]
-    if app.project_dir is None:
-        return [secrets.token_bytes(32)]  # no project folder: sessions last while this process runs
-    path = app.project_dir / _KEY_FILE
-    with contextlib.suppress(FileExistsError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    return [path.read_text().strip().encode("utf-8")]
+        keys = [str(key).encode("utf-8") for key in configured]
+        for index, key in enumerate(keys):
+            if len(key) < MIN_KEY_BYTES:
+                raise ManifestError(
+                    "gingee.json",
+                    f"/auth/session/keys/{index}",
+                    f"a session key of at least {MIN_KEY_BYTES} bytes (this one has {len(key)}); "
+                    "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                )
+        return keys
+    return [project_key(app, "session.key")]

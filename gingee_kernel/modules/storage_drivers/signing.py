@@ -12,23 +12,20 @@ the URL, a URL past its expiry or used with another method is refused with 403.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
-import secrets
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from ...engine.app import AppRuntime
 from ...engine.context import current_request
+from ...engine.project_keys import project_key
 from ...errors import HttpError
 
 ENDPOINT = "/_gingee/storage/"
 _KEY_STATE = "storage.signing_key"
-_KEY_FILE = Path(".gingee") / "storage-signing.key"
+_KEY_FILE = "storage-signing.key"
 
 
 def signing_key(app: AppRuntime) -> bytes:
@@ -43,15 +40,7 @@ def _load_key(app: AppRuntime) -> bytes:
     configured = (app.server_config.get("storage") or {}).get("signing_key")
     if configured:
         return str(configured).encode("utf-8")
-    if app.project_dir is None:
-        return secrets.token_bytes(32)  # no project folder (a bare runtime): valid while this process runs
-    path = app.project_dir / _KEY_FILE
-    with contextlib.suppress(FileExistsError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    return path.read_text().strip().encode("utf-8")
+    return project_key(app, _KEY_FILE)
 
 
 def _signature(
