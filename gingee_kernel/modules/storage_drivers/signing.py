@@ -65,13 +65,11 @@ def signed_url(
 
 
 def app_base(app: AppRuntime) -> str:
-    """Where the app is served: from the request being answered (so the URL has its host and any Jupyter
-    base URL), else gingee.json `storage.public_url` + /<app>, else the server-relative `/<app>`."""
+    """Where the app is served: from the request being answered (`Request.app_url`: its scheme, host and
+    any Jupyter base URL or trusted proxy's prefix, as the browser sees them), else gingee.json `storage.public_url` + /<app>, else the server-relative `/<app>`."""
     request = current_request()
     if request is not None:
-        full = request.url.split("?", 1)[0]
-        if full.endswith(request.path):
-            return full[: len(full) - len(request.path)] + "/" + quote(app.name)
+        return request.app_url  # as the browser sees it: a kernel's live app too, behind Jupyter
     public = (app.server_config.get("storage") or {}).get("public_url")
     return f"{str(public).rstrip('/')}/{quote(app.name)}" if public else f"/{quote(app.name)}"
 
