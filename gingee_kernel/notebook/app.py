@@ -108,8 +108,12 @@ class App:
                 check_providers(config["auth"], label)
             except ManifestError as exc:
                 raise AppConfigError(exc.file, exc.pointer, exc.expected) from None
-        self.config = config
-        self._refresh()
+        previous, self.config = self.config, config
+        try:
+            self._refresh()
+        except Exception:
+            self.config = previous  # a config that cannot be installed is not kept (nor exported)
+            raise
         return self
 
     def route(

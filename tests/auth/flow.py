@@ -34,10 +34,13 @@ def handle(g):
 """
 
 
-def project_files(providers: dict[str, Any], *, server: dict[str, Any] | None = None) -> dict[str, Any]:
+def project_files(
+    providers: dict[str, Any], *, server: dict[str, Any] | None = None, egress: bool = True
+) -> dict[str, Any]:
     """A project with app `club`: `/whoami` (anyone), `/private` (routes.json login), `/require` (calls
-    auth.require_login). Loopback providers pass egress because gingee.json allows 127.0.0.0/8."""
-    gingee = {"egress": {"allow_cidrs": ["127.0.0.0/8"]}, **(server or {})}
+    auth.require_login). Loopback providers pass egress because gingee.json allows 127.0.0.0/8 (unless
+    `egress=False`)."""
+    gingee = {**({"egress": {"allow_cidrs": ["127.0.0.0/8"]}} if egress else {}), **(server or {})}
     return {
         "gingee.json": gingee,
         "web/club/box/app.json": {"name": "club", "auth": {"providers": providers}},

@@ -271,3 +271,17 @@ async def test_an_unreachable_provider_is_a_502_that_names_it(
     async with httpx.AsyncClient() as http:
         api = await http.get(server.url("/club/_auth/login/local"), headers={"Accept": "application/json"})
         assert api.status_code == 502 and api.json()["error"] == "PROVIDER_UNAVAILABLE"
+
+
+async def test_a_provider_the_egress_policy_refuses_is_blocked(
+    oidc_provider: OidcProvider, make_project: Any, serve: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """An app.json may not point the server at a loopback or private address unless the operator allows it."""
+    write_env(monkeypatch)
+    files = project_files({"local": oidc_entry(oidc_provider.discovery_url)}, egress=False)
+    server = serve(make_project(files), dev=False)
+    async with httpx.AsyncClient() as http:
+        reply = await http.get(server.url("/club/_auth/login/local"), headers={"Accept": "application/json"})
+    assert reply.status_code == 502 and reply.json()["error"] == "PROVIDER_BLOCKED"
+    assert oidc_provider.discovery_requests == 0  # nothing was sent to it
+    assert any("egress" in r.getMessage() and "local" in r.getMessage() for r in caplog.records)

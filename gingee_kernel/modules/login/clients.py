@@ -20,6 +20,7 @@ import asyncio
 import time
 from typing import Any
 
+import httpx
 import httpx2
 from authlib.integrations.base_client import BaseApp, FrameworkIntegration, OAuthError
 from authlib.integrations.base_client.async_app import AsyncOAuth2Mixin
@@ -28,7 +29,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc.errors import JoseError
 
 from ...engine.app import AppRuntime
-from ..egress import EgressDenied, vet_app_endpoint
+from ..egress import EgressDenied, EgressPolicy, vet
 from .settings import ProviderSettings
 from .user import User
 
@@ -143,12 +144,14 @@ class ProviderClient:
             self.oauth.client_kwargs["token_endpoint_auth_method"] = "client_secret_post"
 
     async def _vet(self, url: str, what: str) -> None:
+        """An endpoint the app's own app.json chose must pass gingee.json `egress` (the log says which
+        rule refused it, and how an operator allows it)."""
         try:
-            await vet_app_endpoint(
-                self.app.server_config, url, f"auth.providers.{self.provider.name} ({what})", "egress"
-            )
+            await vet(httpx.URL(url), EgressPolicy.from_config(self.app.server_config.get("egress")))
         except EgressDenied as exc:
-            self.app.log.error("app '%s': login provider %s: %s", self.app.name, self.provider.name, exc)
+            self.app.log.error(
+                "app '%s': login provider %s (%s): %s", self.app.name, self.provider.name, what, exc
+            )
             raise LoginFailed(
                 502, "PROVIDER_BLOCKED", f"the server's egress policy does not allow {self.provider.label}"
             ) from None

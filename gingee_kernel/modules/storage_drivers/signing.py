@@ -66,7 +66,8 @@ def signed_url(
 
 def app_base(app: AppRuntime) -> str:
     """Where the app is served: from the request being answered (`Request.app_url`: its scheme, host and
-    any Jupyter base URL or trusted proxy's prefix, as the browser sees them), else gingee.json `storage.public_url` + /<app>, else the server-relative `/<app>`."""
+    any Jupyter base URL or trusted proxy's prefix, as the browser sees them), else gingee.json
+    `storage.public_url` + /<app>, else the server-relative `/<app>`."""
     request = current_request()
     if request is not None:
         return request.app_url  # as the browser sees it: a kernel's live app too, behind Jupyter
