@@ -108,10 +108,8 @@ class ProviderClient:
                 self._vetted = True
             if not self.provider.openid:
                 return
-            previous = self.oauth.server_metadata
-            if previous.get("_loaded_at", 0) < time.time() - METADATA_TTL:
-                # A fresh dict (authlib loads into an empty one): a login already past this point keeps
-                # reading the document it started with.
+            if self.oauth.server_metadata.get("_loaded_at", 0) < time.time() - METADATA_TTL:
+                # authlib loads the document only into metadata without `_loaded_at`: start afresh.
                 self.oauth.server_metadata = {}
                 try:
                     metadata = await self.oauth.load_server_metadata()
