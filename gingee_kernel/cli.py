@@ -1,4 +1,4 @@
-"""The `gingee` command: serve, worker, new, grant, check, export."""
+"""The `gingee` command: serve, worker, new, grant, check, export; the app lifecycle is lifecycle/cli.py."""
 
 from __future__ import annotations
 
@@ -68,6 +68,11 @@ def _grant(args: argparse.Namespace) -> int:
     project = Path(args.project)
     config = load_server_config(project)
     granted = grant(project / config["permissions_file"], args.app, args.permissions, revoke=args.revoke)
+    from .lifecycle.audit import AuditLog
+
+    AuditLog(project.resolve()).record(
+        "cli", "revoke" if args.revoke else "grant", args.app, permissions=sorted(args.permissions)
+    )
     print(f"app '{args.app}' is granted: {', '.join(sorted(granted)) or 'nothing'}")
     return 0
 
@@ -148,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="web", help="the folder to write <app>/ into (default: web)")
     export.add_argument("--app", default=None, help="export only this app (default: every App in it)")
     export.set_defaults(run=_export)
+    from .lifecycle.cli import add_commands
+
+    add_commands(commands)
     return top
 
 

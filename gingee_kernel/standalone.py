@@ -29,6 +29,7 @@ from .engine.tornado_handler import (
 )
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
+from .lifecycle.http import apps_api_handlers
 from .metrics import publish_in_flight
 from .metrics_export import multiprocess_dir
 from .metrics_http import setup as setup_metrics
@@ -159,7 +160,7 @@ class Server:
     """A running `gingee serve`: project, engine and HTTP server. Use `start()` then `stop()`.
 
     `sockets`: listening sockets bound already (a cluster worker's, shared with its siblings); without
-    them `start()` binds `host` and `port`.
+    them `start()` binds `host` and `port`. `worker`: the worker's number under `--workers N`.
     """
 
     def __init__(
@@ -170,8 +171,10 @@ class Server:
         host: str | None = None,
         port: int | None = None,
         sockets: list[socket.socket] | None = None,
+        worker: int | None = None,
     ) -> None:
         self.project = Project(project_dir, dev=dev)
+        self.worker = worker
         self.engine = Engine(self.project)
         server_cfg = self.project.config["server"]
         self.host = host or server_cfg["host"]
@@ -190,6 +193,7 @@ class Server:
             await self.project.close()
             raise
         self.extra_handlers += queue_api_handlers(queue, self.project.config)
+        self.extra_handlers += apps_api_handlers(self.project, worker=self.worker is not None)
         app = make_application(self.engine, self.extra_handlers)
         self.http = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=2**40)
         sockets = self.sockets or tornado.netutil.bind_sockets(self.port, self.host)
@@ -220,7 +224,7 @@ async def serve(
 ) -> None:
     """Run until SIGINT/SIGTERM; SIGHUP reloads every app. A cluster worker passes the shared `sockets`
     and its number (`worker`, from 1), which its start line names."""
-    server = Server(project_dir, dev=dev, host=host, port=port, sockets=sockets)
+    server = Server(project_dir, dev=dev, host=host, port=port, sockets=sockets, worker=worker)
     bound = await server.start()
     # Move what loading created (~150k objects: schemas, modules, apps) out of the cyclic GC's reach;
     # otherwise every full collection rescans it, which costs more than websocket fan-out itself.

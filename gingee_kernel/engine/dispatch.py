@@ -116,6 +116,10 @@ class Engine:
         response = Response(transport)
         exchange = Exchange(method=incoming.method, started=time.perf_counter()) if self.observers else None
         try:
+            if self.project.holding:  # an app is being switched (Project.replace): wait for its new version
+                hold = self.project.holding.get(self.split(incoming.path)[0])
+                if hold is not None:
+                    await hold.wait()
             if self.project.dev:
                 name = self.split(incoming.path)[0]
                 if name:

@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError
 
 from ..errors import ManifestError
 
-SCHEMAS = ("gingee", "app", "routes", "pmft")
+SCHEMAS = ("gingee", "app", "routes", "pmft", "gpkg", "gup", "package")
 #: Definitions shared by several manifests (module sections such as `mail`), merged into each one's $defs.
 SHARED = "modules"
 

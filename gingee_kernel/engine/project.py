@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,20 @@ def load_server_config(project_dir: Path) -> dict[str, Any]:
         raise ManifestError("gingee.json", "", str(exc)) from None
 
 
+def _nothing() -> None:
+    """The change of a plain reload: the files are already what should be served."""
+
+
+async def _drain(app: AppRuntime) -> None:
+    """Wait until no request is running in `app` (at most its request budget and a second)."""
+    pipeline = app.pipeline
+    if pipeline is None:
+        return
+    deadline = time.monotonic() + float(pipeline.limits.request_timeout) + 1.0
+    while pipeline.gate.inflight > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+
+
 class Project:
     """The apps of one project folder. `apps` holds those that loaded; `errors` says why others did not."""
 
@@ -53,6 +69,8 @@ class Project:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gingee-script")
         self._mtimes: dict[str, float] = {}
         self._lock = asyncio.Lock()
+        #: Apps being switched (Project.replace): a request for one waits for its event before routing.
+        self.holding: dict[str, asyncio.Event] = {}
 
     def app_dirs(self) -> list[Path]:
         """Every app folder under the web root, sorted by name."""
@@ -61,7 +79,12 @@ class Project:
         return sorted(p for p in self.web_root.iterdir() if is_app_dir(p))
 
     async def load(self) -> None:
-        """Load every app; one broken app is logged and skipped, the others serve."""
+        """Load every app; one broken app is logged and skipped, the others serve. An install or upgrade
+        that a killed process left half done is first finished or undone (lifecycle/switch.py)."""
+        from ..lifecycle.switch import recover
+
+        for message in recover(self.web_root):
+            log.warning("%s", message)
         for root in self.app_dirs():
             await self._load_one(root)
         log.info(
@@ -72,24 +95,59 @@ class Project:
         )
 
     async def reload(self, name: str | None = None) -> None:
-        """Reload one app (or all): close it, forget its scripts, load it again from disk."""
+        """Reload one app (or all) from disk, each as `replace` does: requests wait while it switches."""
+        names = (
+            [name] if name else sorted(set(self.apps) | set(self.errors) | {p.name for p in self.app_dirs()})
+        )
+        for app_name in names:
+            if app_name not in self.pinned:
+                await self.replace(app_name, _nothing)
+
+    async def load_one(self, name: str) -> str | None:
+        """Load the app `name` from disk (if it is one); returns its load error, or None."""
+        root = self.web_root / name
+        if is_app_dir(root):
+            await self._load_one(root)
+        return self.errors.get(name)
+
+    async def replace(
+        self, name: str, change: Callable[[], None], undo: Callable[[], None] | None = None
+    ) -> str | None:
+        """Switch app `name` to what `change()` puts on disk, atomically as requests see it.
+
+        New requests for the app wait; requests in flight finish on the old version (up to its time
+        budget); the old version is closed, `change()` runs, and the app loads from disk; then the waiting
+        requests go on, to the new version. If it does not load and `undo` is given, `undo()` restores the
+        old files, the old version loads again, and the new version's load error is returned."""
         async with self._lock:
-            names = (
-                [name]
-                if name
-                else sorted(set(self.apps) | set(self.errors) | {p.name for p in self.app_dirs()})
-            )
-            for app_name in names:
-                if app_name in self.pinned:
-                    continue
-                old = self.apps.pop(app_name, None)
-                self.errors.pop(app_name, None)
+            hold = self.holding[name] = asyncio.Event()
+            try:
+                old = self.apps.get(name)
                 if old is not None:
+                    old.maintenance = True  # queue jobs wait ("later") rather than fail meanwhile
+                    await _drain(old)
                     old.pipeline.scripts.reload()
                     await old.close()
-                root = self.web_root / app_name
-                if is_app_dir(root):
-                    await self._load_one(root)
+                self.errors.pop(name, None)
+                try:
+                    change()
+                except BaseException:
+                    if old is not None:  # nothing switched: serve the old version again
+                        self.apps.pop(name, None)
+                        await self.load_one(name)
+                    raise
+                self.apps.pop(name, None)
+                error = await self.load_one(name)
+                if error is not None and undo is not None:
+                    self.errors.pop(name, None)
+                    undo()
+                    await self.load_one(name)
+                if not is_app_dir(self.web_root / name):
+                    self._mtimes.pop(name, None)
+                return error
+            finally:
+                del self.holding[name]
+                hold.set()
 
     async def _load_one(self, root: Path) -> None:
         name = root.name

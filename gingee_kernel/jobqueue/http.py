@@ -1,18 +1,19 @@
 """The queue API (api.py) on `gingee serve`, at `/_gingee/api/queue/...`.
 
-Who may call it: with gingee.json `admin.token` set, any peer sending `Authorization: Bearer <token>`;
-without one, loopback peers only (the socket's own address; proxy headers are never read).
+Who may call it: admin_access.py (the bearer token of gingee.json `admin.token`, else loopback only).
+DLQ retries and discards go into the audit log (`logs/audit.jsonl`).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
+from pathlib import Path
 from typing import Any
 
 import tornado.web
 
-from ..metrics_http import parse_peer, socket_peer
+from ..admin_access import AdminAccess
+from ..lifecycle.audit import AuditLog
 from . import api
 from .service import QueueService
 
@@ -23,20 +24,18 @@ class QueueApiHandler(tornado.web.RequestHandler):
     """GET, POST and DELETE under PREFIX, answered by `api.handle` as JSON."""
 
     SUPPORTED_METHODS = ("GET", "POST", "DELETE")
+    audit: AuditLog | None = None
+    who = "?"
 
-    def initialize(self, service: QueueService, token: str | None) -> None:
+    def initialize(self, service: QueueService, access: AdminAccess, audit: AuditLog | None = None) -> None:
         self.service = service
-        self.token = token.encode() if token else None
+        self.access = access
+        self.audit = audit
 
     def _allowed(self) -> tuple[bool, str]:
-        if self.token is not None:
-            scheme, _, value = (self.request.headers.get("Authorization") or "").partition(" ")
-            ok = scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token)
-            return ok, "send Authorization: Bearer <admin.token from gingee.json>"
-        peer = parse_peer(socket_peer(self.request))
-        return bool(
-            peer and peer.is_loopback
-        ), "set admin.token in gingee.json to call the queue API remotely"
+        who, reason = self.access.who(self.request)
+        self.who = who or "?"
+        return who is not None, reason
 
     def _service(self) -> QueueService | None:
         """The queue to answer from (a host whose queue starts later may have none yet)."""
@@ -51,7 +50,13 @@ class QueueApiHandler(tornado.web.RequestHandler):
             status, body = no_queue(rest)
         else:
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-            status, body = await api.handle(service, self.request.method or "GET", rest, query)
+            method = self.request.method or "GET"
+            status, body = await api.handle(service, method, rest, query)
+            if self.audit is not None and method != "GET":
+                app, _, what = rest.strip("/").partition("/")
+                self.audit.record(
+                    self.who, f"queue {method} {what}", app, "ok" if status < 400 else "error", status=status
+                )
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
@@ -81,5 +86,6 @@ def no_queue(rest: str) -> tuple[int, dict[str, Any]]:
 
 def queue_api_handlers(service: QueueService, config: dict[str, Any]) -> list[Any]:
     """The URL table of the queue API, for `Server.extra_handlers`."""
-    token = (config.get("admin") or {}).get("token")
-    return [(rf"{PREFIX}(?:/(.*))?", QueueApiHandler, {"service": service, "token": token})]
+    access = AdminAccess((config.get("admin") or {}).get("token"))
+    audit = AuditLog(Path(config["cluster"]["project_dir"]))
+    return [(rf"{PREFIX}(?:/(.*))?", QueueApiHandler, {"service": service, "access": access, "audit": audit})]
