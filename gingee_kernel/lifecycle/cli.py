@@ -1,4 +1,7 @@
-"""The lifecycle commands of `gingee`: pack, install, upgrade, rollback, backups, remove, deploy."""
+"""The lifecycle commands of `gingee`: pack, install, upgrade, rollback, backups, remove, deploy.
+
+Imports stay inside the commands: building the parser must not import prometheus-client (cluster.py sets
+up its multiprocess folder first)."""
 
 from __future__ import annotations
 
@@ -6,14 +9,16 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .operations import Lifecycle
-from .plan import Plan
+if TYPE_CHECKING:
+    from .operations import Lifecycle
+    from .plan import Plan
 
 
 def _lifecycle(project: str) -> Lifecycle:
     from ..engine.project import load_server_config
+    from .operations import Lifecycle
 
     path = Path(project)
     return Lifecycle(path, load_server_config(path))

@@ -39,6 +39,7 @@ from .runtime import install, job_settings, uninstall
 from .serving import ServeInfo, announce
 
 if TYPE_CHECKING:
+    from .deploy import Deployment
     from .jobs_widget import JobsView
     from .live_socket import LiveSocket
 
@@ -340,6 +341,30 @@ class App:
         from .export import export_app
 
         return export_app(self, dir)
+
+    def pack(self, out: str | Path | None = None) -> Path:
+        """Export the app and pack it into a `.gin` package (default `<name>-<version>.gin` here)."""
+        from .deploy import pack_app
+
+        return pack_app(self, out)
+
+    def deploy(
+        self,
+        server: str,
+        *,
+        token: str | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+        grant_declared: bool = False,
+    ) -> Deployment:
+        """Pack the app and install it on (or upgrade it on) the `gingee serve` at `server`
+        (`https://host:7070`) through its operator API; prints the plan and shows the upload's progress.
+        `token`: the server's admin token (default $GINGEE_ADMIN_TOKEN); `dry_run`: the plan only."""
+        from .deploy import deploy_app
+
+        return deploy_app(
+            self, server, token=token, dry_run=dry_run, force=force, grant_declared=grant_declared
+        )
 
     @classmethod
     def load(cls, folder: str | Path) -> App:
