@@ -71,6 +71,11 @@ def newer(new: str, old: str) -> bool | None:
         return None
 
 
+def by_age(paths: list[Path]) -> list[Path]:
+    """Backups oldest first, by the UTC stamp that ends their name (not by name: "10.0" < "9.0")."""
+    return sorted(paths, key=lambda p: (p.stem.rsplit("-", 1)[-1], p.name))
+
+
 def backup_name(app: str, version: str) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in version)
@@ -117,7 +122,7 @@ class Lifecycle:
         _check_name(app)
         folder = self.backups_dir / app
         found = []
-        for path in sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.name, reverse=True):
+        for path in reversed(by_age(list(folder.glob(f"*{SUFFIX}")))):
             try:
                 with Package.open(path, self.limits) as package:
                     found.append(
@@ -146,7 +151,7 @@ class Lifecycle:
             if live.exists():
                 raise Conflict(f"app '{package.name}' is already installed; upgrade it instead")
             plan = file_plan(Plan("install", package.name, None, package.version), None, package.files, [])
-            plan.permissions = self._permissions(package.name, package.declared, set(), grant_declared)
+            plan.permissions = self._permissions(package.name, package.declared, None, grant_declared)
             plan.dry_run = dry_run
             if dry_run:
                 return plan
@@ -261,23 +266,28 @@ class Lifecycle:
         if "box/.gup" in package.files:
             from ..engine import manifest
 
-            document = json.loads(package.read("box/.gup"))
-            manifest.validate("gup", document, f"{package.name}.gin: box/.gup")
+            where = f"{package.name}.gin: box/.gup"
+            try:
+                document = json.loads(package.read("box/.gup"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ManifestError(where, "", f"valid JSON ({exc})") from None
+            manifest.validate("gup", document, where)
             patterns += document.get("preserve", [])
         rules.check_patterns({"preserve": patterns}, label)
         return sorted(set(patterns))
 
     def _permissions(
-        self, app: str, asked: set[str], before: set[str], grant_declared: bool
+        self, app: str, asked: set[str], before: set[str] | None, grant_declared: bool
     ) -> dict[str, list[str]]:
+        """`before`: what the installed version declares (None on a fresh install: nothing is "new")."""
         granted = read_grants(self.grants_file).get(app, set())
         after = granted | asked if grant_declared else granted
         return {
             "declared": sorted(asked),
             "granted": sorted(after),
             "not_granted": sorted(asked - after),
-            "newly_declared": sorted(asked - before) if before else [],
-            "no_longer_declared": sorted(before - asked),
+            "newly_declared": sorted(asked - before) if before is not None else [],
+            "no_longer_declared": sorted(before - asked) if before is not None else [],
         }
 
     def _set_grants(self, app: str, wanted: set[str]) -> None:
@@ -291,7 +301,7 @@ class Lifecycle:
         folder = self.backups_dir / live.name
         target = folder / backup_name(live.name, version or "0")
         pack(live, target, include_data=True, fallback_version=version or "0")
-        for old in sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.name)[: -self.keep_backups or None]:
+        for old in by_age(list(folder.glob(f"*{SUFFIX}")))[: -self.keep_backups or None]:
             old.unlink(missing_ok=True)
         return str(target.relative_to(self.dir))
 
@@ -325,15 +335,20 @@ class Lifecycle:
                 if grant_declared:
                     self._set_grants(name, set(plan.permissions["granted"]))
 
+            uninstall = self._uninstall(swap) if live is None else None
+
             def undo() -> None:
-                swap.undo()
-                if grant_declared:
+                if uninstall is not None:
+                    uninstall()
+                else:
+                    swap.undo()
+                if grant_declared:  # a fresh install that did not load keeps no grants either
                     if grants_before is None:
                         self._set_grants(name, set())
                     else:
                         self._set_grants(name, grants_before)
 
-            error = await self.replace(name, change, undo if live is not None else self._uninstall(swap))
+            error = await self.replace(name, change, undo)
             if error is not None:
                 self._audit(plan, result="error", error=error)
                 kept = (

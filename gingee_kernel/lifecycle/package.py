@@ -21,6 +21,7 @@ import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,8 +37,18 @@ from . import rules
 MANIFEST = ".gingee-package.json"
 SUFFIX = ".gin"
 _CHUNK = 1 << 16
-#: A fixed timestamp for every entry, so packing the same files twice gives the same bytes.
+#: A fixed timestamp for every entry: the same files give the same bytes (with the same `created`, which
+#: SOURCE_DATE_EPOCH pins, as reproducible builds do).
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _created() -> str:
+    """When the package was made: now, or $SOURCE_DATE_EPOCH (seconds since 1970) when set."""
+    pinned = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = (
+        datetime.fromtimestamp(int(pinned), timezone.utc) if pinned.isdigit() else datetime.now(timezone.utc)
+    )
+    return when.isoformat(timespec="seconds")
 
 
 class PackageError(GingeeError):
@@ -89,7 +100,9 @@ def app_files(app_dir: Path, *, include_data: bool) -> list[str]:
         for name in [*dirs, *names]:
             path = base / name
             rel = path.relative_to(app_dir).as_posix()
-            if path.is_symlink():
+            # A symlink is refused unless it would be left out anyway (as the message suggests).
+            excluded = not rules.packed(rel, {"exclude": gpkg.get("exclude")}, include_data=include_data)
+            if path.is_symlink() and not excluded:
                 raise PackageError(
                     f"{app_dir.name}/{rel} is a symlink; a package holds regular files only (copy the "
                     f"file in, or exclude it in box/.gpkg)"
@@ -133,7 +146,7 @@ def build_manifest(app_dir: Path, files: list[str], fallback_version: str | None
         "format": 1,
         "name": app_dir.name,
         "version": str(version),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": _created(),
         "gingee": __version__,
         "includes_data": any(rules.matches(rel, (rules.DATA,)) for rel in files),
         "permissions": {
@@ -230,7 +243,10 @@ class Package:
                 f"{label} is {size} bytes; the limit is {limits.max_package_bytes} (gingee.json "
                 f"lifecycle.max_package_size)"
             )
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        try:
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        except OSError as exc:  # a folder, or unreadable
+            raise PackageError(f"cannot read {label}: {exc.strerror}") from None
         stream: IO[bytes] = io.BytesIO(data)
         try:
             archive = zipfile.ZipFile(stream)
@@ -273,16 +289,20 @@ class Package:
         info = self.files[rel]
         digest = hashlib.sha256()
         seen = 0
-        with self._zip.open(rel) as entry:
-            while chunk := entry.read(_CHUNK):
-                seen += len(chunk)
-                if seen > info["size"]:
-                    raise PackageError(
-                        f"{rel} unpacks to more than the {info['size']} bytes the package declares "
-                        "(a zip bomb?)"
-                    )
-                digest.update(chunk)
-                write(chunk)
+        try:
+            with self._zip.open(rel) as entry:
+                while chunk := entry.read(_CHUNK):
+                    seen += len(chunk)
+                    if seen > info["size"]:
+                        raise PackageError(
+                            f"{rel} unpacks to more than the {info['size']} bytes the package declares "
+                            "(a zip bomb?)"
+                        )
+                    digest.update(chunk)
+                    write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            # A CRC that does not match, a header that lies about the size, truncated deflate data.
+            raise PackageError(f"{rel} cannot be unpacked (damaged or altered): {exc}") from None
         if seen != info["size"] or digest.hexdigest() != info["sha256"]:
             raise PackageError(
                 f"{rel} does not match the package manifest's size and SHA-256 (damaged or altered)"
@@ -296,7 +316,8 @@ class Package:
         except json.JSONDecodeError as exc:
             raise ManifestError(label, "", f"valid JSON ({exc.msg} at line {exc.lineno})") from None
         manifest.validate("app", document, label)
-        if str(document.get("version")) != self.version:
+        # A backup of an app whose app.json has no version is packed with the fallback version "0".
+        if document.get("version") is not None and str(document["version"]) != self.version:
             raise ManifestError(label, "/version", f'"{self.version}", the version in the package manifest')
         return dict(document)
 
@@ -356,6 +377,8 @@ def _check_entries(archive: zipfile.ZipFile, limits: PackageLimits, label: str) 
     where = f"{label}: {MANIFEST}"
     try:
         document = json.loads(archive.read(MANIFEST))
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise PackageError(f"{where} cannot be unpacked (damaged or altered): {exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(where, "", f"valid JSON ({exc})") from None
     manifest.validate("package", document, where)

@@ -92,8 +92,10 @@ def file_plan(
     current = installed_files(live) if live is not None else []
     kept = [rel for rel in current if rules.kept(rel, preserve)]
     kept_set = set(kept)
+    # An installed box/data/ replaces the incoming one whole (switch.Swap.switch): none of its files land.
+    live_data = live is not None and (live / rules.DATA).is_dir()
     for rel in sorted(incoming):
-        if rel in kept_set:
+        if rel in kept_set or (live_data and rules.matches(rel, (rules.DATA,))):
             continue
         if live is not None and rel in current:
             same = _sha256(live / rel) == incoming[rel]["sha256"]
