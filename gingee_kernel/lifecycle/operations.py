@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -230,12 +229,9 @@ class Lifecycle:
         try:
             plan.backup = await asyncio.to_thread(self._backup, live, plan.from_version)
             swap = Swap(self.web_root, app)
-            trash = swap.dir / "removed"
 
             def change() -> None:
-                swap.begin()
-                live.rename(trash)
-                swap._phase("committed", moves_data=False)
+                swap.retire()
 
             await self.replace(app, change, None)
             await asyncio.to_thread(swap.finish)
@@ -335,13 +331,8 @@ class Lifecycle:
                 if grant_declared:
                     self._set_grants(name, set(plan.permissions["granted"]))
 
-            uninstall = self._uninstall(swap) if live is None else None
-
             def undo() -> None:
-                if uninstall is not None:
-                    uninstall()
-                else:
-                    swap.undo()
+                swap.undo()  # a fresh install goes back to staging, and away
                 if grant_declared:  # a fresh install that did not load keeps no grants either
                     if grants_before is None:
                         self._set_grants(name, set())
@@ -362,17 +353,6 @@ class Lifecycle:
             self.lock.release()
         self._audit(plan)
         return plan
-
-    def _uninstall(self, swap: Swap) -> Callable[[], None]:
-        """The undo of a fresh install that did not load: the folder goes back to staging, then away."""
-
-        def undo() -> None:
-            swap._phase("switching", moves_data=False)
-            if swap.live.exists() and not swap.new.exists():
-                swap.live.rename(swap.new)
-            shutil.rmtree(swap.dir, ignore_errors=True)
-
-        return undo
 
     def _audit(self, plan: Plan, *, result: str = "ok", error: str | None = None) -> None:
         self.audit.record(

@@ -11,7 +11,8 @@ phase before each phase starts:
 - `committed`: the new version is live. Recovery deletes the folder (the old one is in backups/).
 
 Undoing a committed switch (the new version failed to load) sets `switching` again and runs the same undo.
-A project-wide lock file serialises operations, across processes too; a killed process releases it.
+A project-wide lock file serialises operations, across processes too; a killed process releases it, and
+whoever takes it next recovers what that process left before doing anything else.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import rules
@@ -40,11 +41,17 @@ class Busy(Exception):
 
 class ProjectLock:
     """The lifecycle lock of the project whose apps live in `web_root`: an flock on a file in the staging
-    folder, so it serialises operations across processes and threads, and dies with its process."""
+    folder, so it serialises operations across processes and threads, and dies with its process.
+
+    Taking it first finishes or undoes what a killed holder left (`recovered` says what): while it is held
+    no live process owns anything in the staging folder, and an operation that was waiting for the lock
+    must not switch its app on top of a dead one's half-done switch (the next recovery would undo that
+    one's renames over the new version)."""
 
     def __init__(self, web_root: Path) -> None:
         self.path = web_root / STAGING / ".lock"
         self._fd: int | None = None
+        self.recovered: list[str] = []
 
     def acquire(self, wait: float = 30.0) -> None:
         """Take the lock, waiting up to `wait` seconds (then Busy). Blocking: call it off the event loop."""
@@ -54,13 +61,18 @@ class ProjectLock:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._fd = fd
-                return
+                break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise Busy("another install, upgrade, rollback or removal is running; retry") from None
                 time.sleep(0.05)
+        self._fd = fd
+        try:
+            self.recovered = _recover_all(self.path.parent)
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         if self._fd is not None:
@@ -94,6 +106,8 @@ class Swap:
         self.new = self.dir / "new" / app
         self.old = self.dir / "old" / app
         self.preserve = list(preserve)
+        self._moves_data = False
+        self._fresh = False  # an install: no previous version to go back to
 
     def begin(self) -> Path:
         """Create the operation's folder (phase `staging`); returns where to write the new version."""
@@ -104,23 +118,59 @@ class Swap:
 
     def _phase(self, phase: str, *, moves_data: bool) -> None:
         tmp = self.dir / (JOURNAL + ".tmp")
-        tmp.write_text(json.dumps({"app": self.app, "phase": phase, "moves_data": moves_data}))
+        entry = {"app": self.app, "phase": phase, "moves_data": moves_data, "fresh": self._fresh}
+        tmp.write_text(json.dumps(entry))
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.dir / JOURNAL)
         _fsync_dir(self.dir)
 
     def switch(self) -> None:
-        """Make the staged version live: data and preserved files carried over, then two renames."""
-        data = self.live / rules.DATA
-        moves_data = data.is_dir()
-        self._phase("switching", moves_data=moves_data)
-        if moves_data:
+        """Make the staged version live: data and preserved files carried over, then two renames. A step
+        that fails (a full disk while copying) undoes the ones before it, then the error propagates."""
+        try:
+            for _name, step in self.switch_steps():
+                step()
+        except BaseException:
+            if (self.dir / JOURNAL).is_file():
+                revert(self.dir)
+            raise
+
+    def retire(self) -> None:
+        """Remove the live app: moved into the operation's folder (undone on recovery until committed)."""
+        self.begin()
+        self._phase("switching", moves_data=False)
+        os.rename(self.live, self.old)
+        _fsync_dir(self.web_root)
+        self._phase("committed", moves_data=False)
+
+    def switch_steps(self) -> list[tuple[str, Callable[[], None]]]:
+        """`switch` as its named steps, in order: a process killed between two of them (the crash tests
+        run each prefix) leaves what recovery must turn back into the old version, or, after the last
+        one, the new."""
+        return [
+            ("journal switching", self._journal_switching),
+            ("move data", self._move_data),
+            ("copy preserved", self._copy_preserved),
+            ("live to old", self._live_to_old),
+            ("new to live", self._new_to_live),
+            ("journal committed", self._journal_committed),
+        ]
+
+    def _journal_switching(self) -> None:
+        self._moves_data = (self.live / rules.DATA).is_dir()
+        self._fresh = not self.live.exists()
+        self._phase("switching", moves_data=self._moves_data)
+
+    def _move_data(self) -> None:
+        if self._moves_data:
             staged_data = self.new / rules.DATA
             if staged_data.exists():
                 shutil.rmtree(staged_data)
             staged_data.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(data, staged_data)
+            os.rename(self.live / rules.DATA, staged_data)
+
+    def _copy_preserved(self) -> None:
         if self.live.is_dir():
             for rel in kept_files(self.live, self.preserve):
                 if rules.matches(rel, (rules.DATA,)):
@@ -128,10 +178,17 @@ class Swap:
                 target = self.new / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(self.live / rel, target)
+
+    def _live_to_old(self) -> None:
+        if self.live.is_dir():
             os.rename(self.live, self.old)
+
+    def _new_to_live(self) -> None:
         os.rename(self.new, self.live)
         _fsync_dir(self.web_root)
-        self._phase("committed", moves_data=moves_data)
+
+    def _journal_committed(self) -> None:
+        self._phase("committed", moves_data=self._moves_data)
 
     def undo(self) -> None:
         """Put the previous version back (after `switch`, when the new one failed to load)."""
@@ -171,6 +228,8 @@ def revert(op_dir: Path) -> None:
             os.rename(live, new)  # the new version had gone live
         if not live.exists():
             os.rename(old, live)
+    elif journal.get("fresh") and live.exists() and not new.exists():
+        os.rename(live, new)  # a fresh install had gone live: there is no previous version
     if journal.get("moves_data") and (new / rules.DATA).is_dir() and not (live / rules.DATA).exists():
         (live / rules.DATA).parent.mkdir(parents=True, exist_ok=True)
         os.rename(new / rules.DATA, live / rules.DATA)
@@ -181,23 +240,22 @@ def revert(op_dir: Path) -> None:
 def recover(web_root: Path) -> list[str]:
     """Finish or undo what a killed process left in `<web_root>/.gingee-staging`; returns what it did.
 
-    Runs before a project loads its apps and before each operation; skips the work if another live
-    process holds the lock (its operation is not abandoned)."""
-    root = web_root / STAGING
-    if not root.is_dir():
+    Runs before a project loads its apps and before each operation (and whenever the lock is taken);
+    skips the work if another live process holds the lock (its operation is not abandoned)."""
+    if not (web_root / STAGING).is_dir():
         return []
-    done: list[str] = []
     lock = ProjectLock(web_root)
     try:
-        lock.acquire(wait=0)
+        lock.acquire(wait=0)  # recovers
     except Busy:
         return []
-    try:
-        for op_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            done.append(_recover_one(op_dir))
-    finally:
-        lock.release()
-    return done
+    lock.release()
+    return lock.recovered
+
+
+def _recover_all(root: Path) -> list[str]:
+    """Recover every operation folder under the staging folder `root` (the caller holds the lock)."""
+    return [_recover_one(op_dir) for op_dir in sorted(p for p in root.iterdir() if p.is_dir())]
 
 
 def _recover_one(op_dir: Path) -> str:
