@@ -34,6 +34,7 @@ from ..engine.loader import APP_NAME
 from ..engine.permissions import declared, read_grants
 from ..engine.project import Project
 from ..errors import GingeeError, ManifestError
+from ..metrics_http import socket_peer
 from .audit import AuditLog
 from .operations import Lifecycle, LifecycleError, LoadFailed
 from .package import PackageError, PackageLimits, read_app
@@ -95,23 +96,42 @@ class AppsApiHandler(tornado.web.RequestHandler):
         self.limits = PackageLimits.from_config(project.config)
         self._chunks: list[bytes] = []
         self._size = 0
-        self._too_large = False
-        self._refused = False
+        self._limit = self.limits.max_package_bytes + _MULTIPART_SLACK
+        #: A refusal decided before the body was read: answered once it is (see _refuse).
+        self._refusal: tuple[int, dict[str, Any]] | None = None
         self.who: str | None = None
 
     def prepare(self) -> None:
         self.who, reason = self.access.who(self.request)
         if self.who is None:
-            self._refused = True
-            self._reply(403, {"error": "ACCESS_DENIED", "reason": reason})
+            self._refuse(403, {"error": "ACCESS_DENIED", "reason": reason})
             return
-        limit = self.limits.max_package_bytes + _MULTIPART_SLACK
+        # A raw body is the package itself; only a multipart envelope gets room around it.
+        multipart = self.request.headers.get("Content-Type", "").startswith("multipart/form-data")
+        self._limit = self.limits.max_package_bytes + (_MULTIPART_SLACK if multipart else 0)
         length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            self._refused = True
-            self._reply(413, self._too_large_body())
-            return
-        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+        if length is not None and length.isdigit() and int(length) > self._limit:
+            self._refuse(413, self._too_large_body())
+        # A chunked body is counted in data_received (the connection's max_body_size is not set: past it,
+        # Tornado drops the connection without an answer).
+
+    def _refuse(self, status: int, body: dict[str, Any]) -> None:
+        """Refuse the request. The answer waits until the body is read (and thrown away): answering
+        earlier makes Tornado close the connection with the body unread, which resets it, and the client
+        often never sees the answer. A body past `_discard` bytes is not worth reading: answer now and
+        close (`Connection: close`, so a keep-alive client does not reuse the connection)."""
+        if self._refusal is None:
+            self._refusal = (status, body)
+        self._chunks.clear()
+        length = self.request.headers.get("Content-Length")
+        declared = int(length) if length is not None and length.isdigit() else 0
+        if max(declared, self._size) > self._discard:
+            self.set_header("Connection", "close")
+            self._reply(*self._refusal)
+
+    @property
+    def _discard(self) -> int:
+        return self.limits.max_package_bytes + _MULTIPART_SLACK
 
     def _too_large_body(self) -> dict[str, Any]:
         return {
@@ -121,13 +141,15 @@ class AppsApiHandler(tornado.web.RequestHandler):
         }
 
     def data_received(self, chunk: bytes) -> None:
-        if self._refused:
+        if self._finished:
             return
         self._size += len(chunk)
-        if self._size > self.limits.max_package_bytes + _MULTIPART_SLACK:
-            self._too_large = True
-            self._chunks.clear()
-        elif not self._too_large:
+        if self._refusal is not None:
+            if self._size > self._discard:
+                self._refuse(*self._refusal)
+        elif self._size > self._limit:
+            self._refuse(413, self._too_large_body())
+        else:
             self._chunks.append(chunk)
 
     def _reply(self, status: int, body: Any) -> None:
@@ -152,6 +174,8 @@ class AppsApiHandler(tornado.web.RequestHandler):
             uploads = files.get("package") or next(iter(files.values()), [])
             if not uploads:
                 raise PackageError('the multipart body has no file; send the package in the field "package"')
+            if len(uploads[0].body) > self.limits.max_package_bytes:
+                raise _TooLarge()
             return bytes(uploads[0].body)
         if not body:
             raise PackageError("no package: send the .gin file as the request body")
@@ -175,13 +199,18 @@ class AppsApiHandler(tornado.web.RequestHandler):
         await self._answer(path)
 
     async def _answer(self, path: str) -> None:
-        if self._too_large:
-            self._reply(413, self._too_large_body())
+        if self._finished:  # refused while the body was arriving
+            return
+        if self._refusal is not None:
+            self._audit_refusal(path, *self._refusal)
+            self._reply(*self._refusal)
             return
         try:
             status, body, changed = await self._route(
                 self.request.method or "GET", path.strip("/").split("/")
             )
+        except _TooLarge:
+            status, body, changed = 413, self._too_large_body(), False
         except LoadFailed as exc:
             status, body, changed = (
                 exc.status,
@@ -205,13 +234,22 @@ class AppsApiHandler(tornado.web.RequestHandler):
                 "reason": f"see the server log (request id {request_id})",
             }
             changed = False
-        if status >= 400 and self.request.method != "GET" and status not in (403, 404, 405):
-            AuditLog(self.project.dir).record(
-                self.who or "?", f"{self.request.method} {path}", None, "refused", reason=body.get("reason")
-            )
+        self._audit_refusal(path, status, body)
         if changed and self.worker:
             os.kill(os.getppid(), signal.SIGHUP)  # the supervisor has every worker reload its apps
         self._reply(status, body)
+
+    def _audit_refusal(self, path: str, status: int, body: dict[str, Any]) -> None:
+        """A refused or denied state-changing call goes into the audit log, with the app it was about."""
+        if status < 400 or self.request.method == "GET" or status in (404, 405, 422):  # 422: audited already
+            return
+        parts = path.strip("/").split("/")
+        app = parts[1] if len(parts) > 1 and parts[0] == "apps" and APP_NAME.match(parts[1]) else None
+        who = self.who or f"peer:{socket_peer(self.request)}"
+        result = "denied" if status == 403 else "refused"
+        AuditLog(self.project.dir).record(
+            who, f"{self.request.method} {path}", app, result, reason=body.get("reason")
+        )
 
     async def _route(self, method: str, parts: list[str]) -> tuple[int, Any, bool]:
         """(status, body, whether the apps changed) for a request under PREFIX."""
@@ -289,6 +327,10 @@ class AppsApiHandler(tornado.web.RequestHandler):
     def _only(self, method: str, *allowed: str) -> None:
         if method not in allowed:
             raise _MethodNotAllowed(allowed)
+
+
+class _TooLarge(Exception):
+    """A multipart upload whose package is over lifecycle.max_package_size."""
 
 
 class _MethodNotAllowed(LifecycleError):
