@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,22 @@ def test_stats_jobs_and_dlq_retry_discard(server: RunningServer, client: httpx.C
     gone = client.delete(server.url(f"{API}/shop/dlq/b1"))
     assert gone.status_code == 404 and gone.json()["error"] == "JOB_NOT_FOUND"
     assert client.post(server.url(f"{API}/shop/dlq/b1/discard")).status_code == 404
+
+
+def test_dlq_actions_are_audited_and_cross_site_ones_refused(
+    server: RunningServer, client: httpx.Client
+) -> None:
+    client.get(server.url("/shop/enqueue?name=boom&id=b2"))
+    wait_for(client, server.url(f"{API}/shop/dlq"), lambda b: len(b["dead"]) == 1)
+    evil = client.post(server.url(f"{API}/shop/dlq/b2/retry"), headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and "cross-site" in evil.json()["reason"]
+    assert len(client.get(server.url(f"{API}/shop/dlq")).json()["dead"]) == 1  # not retried
+    assert client.delete(server.url(f"{API}/shop/dlq/b2")).status_code == 200
+    log = server.project.dir / "logs" / "audit.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["who"], e["action"], e["app"], e["result"]) for e in entries] == [
+        ("loopback:127.0.0.1", "queue DELETE dlq/b2", "shop", "ok")
+    ]
 
 
 def test_api_errors(server: RunningServer, client: httpx.Client) -> None:
