@@ -295,6 +295,8 @@ class Lifecycle:
 
     def _backup(self, live: Path, version: str | None) -> str:
         folder = self.backups_dir / live.name
+        for stale in folder.glob(f".*{SUFFIX}.*.tmp"):  # a backup a killed process left half written
+            stale.unlink(missing_ok=True)  # (the caller holds the lock: no one else is writing one)
         target = folder / backup_name(live.name, version or "0")
         pack(live, target, include_data=True, fallback_version=version or "0")
         for old in by_age(list(folder.glob(f"*{SUFFIX}")))[: -self.keep_backups or None]:

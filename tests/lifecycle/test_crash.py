@@ -6,6 +6,7 @@ processes killed with SIGKILL; and recovery leaving alone an operation another l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -452,6 +453,58 @@ def test_sigkilled_upgrades_leave_v1_or_v2(big: Big) -> None:
     state = check_one_version(big, "killed on seeing the journal say 'switching'")
     outcomes.append(f"switching: {state}")
     print(f"a whole upgrade: {whole:.2f}s, writing from {working:.2f}s; after each kill: {outcomes}")
+
+
+def test_a_server_sigkilled_during_an_api_upgrade_comes_back_with_one_version(big: Big) -> None:
+    """`gingee serve` is upgrading the app through its operator API (`PUT ...?force=1`) when it is
+    SIGKILLed: once the moment its journal says `switching`, once partway through its backup. Started
+    again, it serves exactly one version, whole."""
+    import httpx
+
+    from tests.fixtures.jupyter import free_port
+
+    state = check_one_version(big, "before")
+    for when in ("switching", "backing up"):
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gingee_kernel", "serve", str(big.project), "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}/_gingee/api/apps/{APP}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline, "gingee serve did not start"
+                time.sleep(0.05)
+        target = "v2" if state == "v1" else "v1"
+        body = big.packages[target].read_bytes()
+
+        def put(url: str = url, body: bytes = body) -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the server is killed under the request
+                httpx.put(url, params={"force": "1"}, content=body, timeout=60)
+
+        request = threading.Thread(target=put, daemon=True)
+        request.start()
+        backups = big.project / "backups" / APP
+        while server.poll() is None and request.is_alive():
+            if when == "switching" and journal_phase(big.project / "web") == "switching":
+                break
+            if when == "backing up" and list(backups.glob(".*.tmp")):
+                break
+            time.sleep(0.0002)
+        sigkill(server)  # type: ignore[arg-type]
+        request.join(30)
+        state = check_one_version(big, f"server killed while {when}")
+    target = "v2" if state == "v1" else "v1"
+    lifecycle = Lifecycle(big.project, load_server_config(big.project))
+    asyncio.run(lifecycle.upgrade(big.packages[target], force=True))
+    assert check_one_version(big, "the next upgrade") == target
+    assert list(backups.glob(".*")) == []  # the half-written backup of the killed server is gone
 
 
 # -- 3. an operation another live process holds is left alone -------------------------------------------
