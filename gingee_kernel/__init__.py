@@ -29,6 +29,7 @@ _MODULES = (
     "fs",
     "httpclient",
     "mail",
+    "plugins",
     "queue",
     "search",
     "storage",
@@ -62,6 +63,10 @@ def __getattr__(name: str) -> Any:
         from .notebook import App
 
         return App
+    if name == "plugins":
+        module = importlib.import_module(".plugins", __name__)
+        globals()[name] = module
+        return module
     if name in _MODULES:
         module = importlib.import_module(f".modules.{name}", __name__)
         globals()[name] = module

@@ -155,6 +155,13 @@ SEARCH_DURATION = Histogram(
     buckets=BUCKETS,
     registry=REGISTRY,
 )
+PLUGIN_EVENTS = Counter(
+    "gingee_plugin_events_total",
+    "Plugin module events: `used` each time a script takes the module, and what the plugin counts itself "
+    "(PluginContext.count).",
+    ["plugin", "app", "event"],
+    registry=REGISTRY,
+)
 CACHE_LOOKUPS = Counter(
     "gingee_cache_lookups_total", "Cache reads, by result (hit, miss).", ["app", "result"], registry=REGISTRY
 )
@@ -355,6 +362,11 @@ def record_storage(app: str, driver: str, operation: str, outcome: str, size: in
 
 
 SEARCH_OUTCOMES = frozenset({"ok", "invalid", "refused", "unavailable", "error"})
+
+
+def record_plugin_event(plugin: str, app: str, event: str, amount: float = 1) -> None:
+    """One plugin event (`used`, or one the plugin counts through its context)."""
+    PLUGIN_EVENTS.labels(plugin, app, event).inc(amount)
 
 
 def record_search(app: str, driver: str, operation: str, outcome: str, duration: float | None = None) -> None:

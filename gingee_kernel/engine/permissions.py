@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,13 @@ from .manifest import read_json, validator
 log = logging.getLogger("gingee.permissions")
 
 
+PLUGIN_PERMISSION = re.compile(r"^plugin:[a-z][a-z0-9_-]*$")
+
+
 def known_permissions() -> list[str]:
-    """Every permission key an app may declare or be granted."""
-    return list(validator("pmft").schema["$defs"]["permission"]["enum"])
+    """Every built-in permission key an app may declare or be granted (plugins add `plugin:<name>` ones)."""
+    choices = validator("pmft").schema["$defs"]["permission"]["anyOf"]
+    return list(next(c["enum"] for c in choices if "enum" in c))
 
 
 def declared(pmft: dict[str, Any] | None) -> set[str]:
@@ -62,7 +67,7 @@ def grants_for(app: str, pmft: dict[str, Any] | None, grants_file: Path, *, dev:
 
 def grant(grants_file: Path, app: str, permissions: list[str], *, revoke: bool = False) -> set[str]:
     """Add (or remove) permissions for `app` in the grants file, written atomically; returns the new set."""
-    unknown = sorted(set(permissions) - set(known_permissions()))
+    unknown = sorted(p for p in set(permissions) - set(known_permissions()) if not PLUGIN_PERMISSION.match(p))
     if unknown:
         raise ValueError(
             f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(known_permissions())}"
