@@ -154,8 +154,10 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--app", default=None, help="export only this app (default: every App in it)")
     export.set_defaults(run=_export)
     from .lifecycle.cli import add_commands
+    from .plugin_host.cli import add_commands as add_plugin_commands
 
     add_commands(commands)
+    add_plugin_commands(commands)
     return top
 
 
