@@ -93,14 +93,20 @@ def expected_of(error: ValidationError) -> str:
     if kind == "pattern":
         wanted = schema.get("description") or f"a string matching {value}"
         return f"expected {wanted}, got {_short(error.instance)}"
-    if kind == "anyOf" and isinstance(value, list) and any("enum" in branch for branch in value):
+    if (
+        kind == "anyOf"
+        and isinstance(value, list)
+        and all(isinstance(b, dict) and ("enum" in b or "description" in b or "type" in b) for b in value)
+    ):
         wanted = []
         for branch in value:
             if "enum" in branch:
                 wanted.append("one of " + ", ".join(json.dumps(v) for v in branch["enum"]))
             elif branch.get("description"):
                 wanted.append(branch["description"])
-        return f"expected {' or '.join(wanted)}, got {_short(error.instance)}"
+            else:
+                wanted.append(str(branch["type"]))
+        return f"expected {' or '.join(wanted)}, got {_json_type(error.instance)} {_short(error.instance)}"
     if kind in {"minimum", "maximum", "minLength", "minItems", "uniqueItems"}:
         return f"{error.message} ({kind} {json.dumps(value)})"
     return error.message

@@ -117,6 +117,31 @@ class App:
             raise
         return self
 
+    def use_plugin(self, distribution: str, version: str = "", **config: Any) -> App:
+        """Use a plugin's modules in this app, as app.json `plugins` does
+        (`app.use_plugin("gingee-hello", ">=1,<2", greeting="Hi")`; routes then call `plugins.hello...`).
+        Checked in the cell against gingee.json `plugins.allow` of the Jupyter project; exported as is."""
+        from ..plugin_host import discovery, policy
+
+        label = f"app.use_plugin({distribution!r})"
+        entry: Any = {"version": version, "config": config} if config else version
+        plugins = {**(self.config.get("plugins") or {}), distribution: entry}
+        config_ = validated({**self.config, "plugins": plugins}, label)
+        host = LiveHost.get()
+        try:
+            policy.check(
+                distribution, version, discovery.find(distribution), host.project.config, label, "/plugins"
+            )
+        except ManifestError as exc:
+            raise AppConfigError(exc.file, exc.pointer, exc.expected) from None
+        previous, self.config = self.config, config_
+        try:
+            self._refresh()
+        except Exception:
+            self.config = previous
+            raise
+        return self
+
     def route(
         self,
         path: str,

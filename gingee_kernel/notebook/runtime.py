@@ -168,6 +168,15 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
         login=login,
     )
     runtime.public = app.public
+    if config.get("plugins") and "plugins" not in runtime.state:
+        from ..plugin_host.loader import load_plugins
+
+        try:
+            bound = load_plugins(runtime, label)
+        except ManifestError as exc:
+            raise AppConfigError(label, exc.pointer, exc.expected) from None
+        # A notebook grants what its app declares (as --dev does): the plugins' permissions too.
+        runtime.grants = runtime.grants | {b.permission for b in bound.values()}
     _register_jobs(runtime, jobs)
     project.apps[app.name] = runtime
     project.pinned.add(app.name)

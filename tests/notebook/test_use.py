@@ -39,3 +39,17 @@ def test_a_bad_module_config_names_the_key_and_the_expected_form(
     assert raised.value._render_traceback_() == [f"AppConfigError: {message}"]
     assert app.config == before  # the app keeps its last valid config
     assert app.use("cache", ttl=60).config["cache"] == {"prefix": "shop:", "ttl": 60}
+
+
+def test_use_plugin_refuses_in_the_cell_a_plugin_the_operator_has_not_allowed(app: App) -> None:
+    """The allow-list is checked when the cell runs (the plugin itself is never imported), and the app keeps
+    its last config. Plugins that are installed and allowed are tested on real wheels in tests/plugins."""
+    before = dict(app.config)
+    with pytest.raises(AppConfigError) as raised:
+        app.use_plugin("gingee-not-allowed", ">=1,<2", greeting="Hej")
+    assert raised.value.pointer == "/plugins"
+    assert "'gingee-not-allowed' is not in gingee.json plugins.allow" in raised.value.expected
+    assert "gingee plugins list PROJECT" in raised.value.expected
+    assert app.config == before and "plugins" not in app.config
+    with pytest.raises(AppConfigError, match="/plugins/gingee-x: expected string or object"):
+        app.use_plugin("gingee-x", 2)  # type: ignore[arg-type]
