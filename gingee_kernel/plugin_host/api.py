@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,7 +33,6 @@ class PluginContext:
     config: dict[str, Any]
     data_dir: Path
     log: logging.Logger
-    _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
     def budget(self) -> float | None:
         """Seconds left in the current request's time budget (None outside a request)."""

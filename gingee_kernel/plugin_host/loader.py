@@ -74,7 +74,7 @@ def load_plugins(app: AppRuntime, label: str) -> dict[str, Bound]:
             permission = str(getattr(cls, "permission", "") or "")
             if not PERMISSION.match(permission):
                 raise GingeeError(
-                    f"plugin {name}: {point.value} declares no valid permission (a class attribute "
+                    f"{label}: plugin {name}: {point.value} declares no valid permission (a class attribute "
                     f"`permission` of lowercase letters, digits, '_' and '-'), got {permission!r}"
                 )
             _check_config(cls, config, label, pointer)
