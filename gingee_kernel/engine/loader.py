@@ -162,9 +162,10 @@ async def load_app(
     app.pipeline.hidden |= websocket_scripts(app.box, config, app_label)
     try:
         if config.get("plugins"):
-            from ..plugin_host.loader import load_plugins
+            from ..plugin_host.loader import load_plugins, start_plugins
 
             load_plugins(app, app_label)
+            await start_plugins(app)
         await run_startup(app, startup)
     except BaseException:
         await app.close()

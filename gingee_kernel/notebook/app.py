@@ -220,7 +220,17 @@ class App:
         funcs = [r.func for r in self.routes] + [j.func for j in self.jobs.values()]
         funcs += socket_scripts(self.config, self.socket_functions).values()
         needed = inferred_permissions(self.config, funcs) | self.extra_grants
+        needed |= self._plugin_permissions()
         return needed | {"queue"} if self.jobs else needed  # jobs run on the queue
+
+    def _plugin_permissions(self) -> set[str]:
+        """The `plugin:<permission>` grants of the plugins bound to the live app (known once it loaded)."""
+        host = LiveHost._instance
+        runtime = (
+            host.project.apps.get(self.name) if host is not None and self.config.get("plugins") else None
+        )
+        bound = (runtime.state.get("plugins") or {}) if runtime is not None else {}
+        return {b.permission for b in bound.values()}
 
     # -- running ----------------------------------------------------------------------------------
     def _refresh(self) -> None:

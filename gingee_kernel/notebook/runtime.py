@@ -169,7 +169,7 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
     )
     runtime.public = app.public
     if config.get("plugins") and "plugins" not in runtime.state:
-        from ..plugin_host.loader import load_plugins
+        from ..plugin_host.loader import load_plugins, start_plugins
 
         try:
             bound = load_plugins(runtime, label)
@@ -177,6 +177,7 @@ async def install(host: LiveHost, app: App) -> AppRuntime:
             raise AppConfigError(label, exc.pointer, exc.expected) from None
         # A notebook grants what its app declares (as --dev does): the plugins' permissions too.
         runtime.grants = runtime.grants | {b.permission for b in bound.values()}
+        await start_plugins(runtime)
     _register_jobs(runtime, jobs)
     project.apps[app.name] = runtime
     project.pinned.add(app.name)

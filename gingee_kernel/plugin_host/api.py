@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,6 +58,15 @@ class Module:
 
     def __init__(self, context: PluginContext) -> None:
         self.context = context
+
+    def startup(self) -> Any:
+        """Run once when the app loads, as the app (after every plugin is bound, before the app's own
+        startup scripts); sync or async. An exception stops the app's load, naming the plugin."""
+
+    def jobs(self) -> dict[str, Callable[[Any], Any]]:
+        """Queue jobs this module adds to each app using it: `{name: handler(g)}`, registered as
+        `<module>-<name>` (`queue.add("hello-cleanup", ...)`), run like the app's own jobs."""
+        return {}
 
     def close(self) -> None:
         """Release what the instance holds (connections, files); sync or async."""

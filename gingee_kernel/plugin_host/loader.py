@@ -4,6 +4,7 @@ each allowed module imported, its config validated against its schema, and one i
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import re
 import sys
@@ -94,9 +95,40 @@ def load_plugins(app: AppRuntime, label: str) -> dict[str, Bound]:
             closer = getattr(instance, "close", None)
             if callable(closer):
                 app.on_close(closer)
+            _register_jobs(app, module_name, instance, name)
             bound[module_name] = Bound(instance, f"plugin:{permission}", plugin.name)
     app.state[STATE_KEY] = bound
     return bound
+
+
+def _register_jobs(app: AppRuntime, module_name: str, instance: Any, name: str) -> None:
+    from ..jobqueue.handlers import register_job_handler
+
+    jobs = getattr(instance, "jobs", None)
+    for job, handler in (jobs() if callable(jobs) else {}).items():
+        try:
+            register_job_handler(app, f"{module_name}-{job}", handler)
+        except (TypeError, ValueError) as exc:
+            raise GingeeError(f"plugin {name} ({module_name}): job {job!r}: {exc}") from None
+
+
+async def start_plugins(app: AppRuntime) -> None:
+    """Run each bound plugin's `startup()` as the app; the first failure stops the load, naming it."""
+    from ..engine.context import app_context
+
+    for module_name, bound in (app.state.get(STATE_KEY) or {}).items():
+        hook = getattr(bound.instance, "startup", None)
+        if not callable(hook):
+            continue
+        with app_context(app):
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                raise GingeeError(
+                    f"plugin {bound.distribution} ({module_name}) startup failed: {type(exc).__name__}: {exc}"
+                ) from exc
 
 
 def _check_config(cls: Any, config: dict[str, Any], label: str, pointer: str) -> None:

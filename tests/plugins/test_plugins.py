@@ -58,6 +58,32 @@ class Module(BaseModule):
 '''
 
 
+HOOKS = '''"""A plugin with a startup hook and a queue job."""
+from gingee_kernel.plugin_host.api import Module as BaseModule
+
+
+class Module(BaseModule):
+    permission = "hooked"
+
+    def startup(self):
+        self.context.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.context.data_dir / "started.txt").write_text(self.context.app)
+
+    def jobs(self):
+        async def double(g):
+            (self.context.data_dir / "doubled.txt").write_text(str(g.job.payload * 2))
+
+        return {"double": double}
+'''
+
+ENQUEUE = """from gingee_kernel import queue
+
+async def handle(g):
+    job = await queue.add("hooked-double", 21, job_id="d1")
+    g.response.send({"id": job.id})
+"""
+
+
 def _variant(
     root: Path, name: str, version: str, package: str = "gingee_hello", entry: str = "hello", code: str = ""
 ) -> Path:
@@ -94,6 +120,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "clash": _variant(src, "gingee-hello-clash", "1.0.0", "gingee_hello_clash", code=clash),
         "broken": _variant(src, "gingee-hello-broken", "1.0.0", "gingee_hello_broken", code=BROKEN),
         "snoop": _variant(src, "gingee-hello-snoop", "1.0.0", "gingee_hello_snoop", "snoop", SNOOP),
+        "hooks": _variant(src, "gingee-hello-hooks", "1.0.0", "gingee_hello_hooks", "hooked", HOOKS),
     }
     built: dict[str, Path] = {}
     procs = {}
@@ -591,3 +618,78 @@ def test_plugin_instance_sees_only_its_own_apps_context(tmp_path: Path, venvs: C
         assert Path(seen["data_dir"]).is_relative_to(seen["box"])
         assert seen["walked"] is True  # the walk did go through the instance's context
         assert seen["runtimes"] == [] and seen["shared"] is False and seen["state"] is False
+
+
+def test_a_plugin_registers_its_startup_hook_and_queue_jobs(
+    tmp_path: Path, venvs: Callable[..., Venv]
+) -> None:
+    """startup() runs as the app when it loads; jobs() become the app's queue jobs `<module>-<name>`."""
+    project = write_project(
+        tmp_path / "p",
+        {"gingee-hello-hooks": {"version": ">=1"}},
+        {"a": {"gingee-hello-hooks": ">=1"}},
+        {"a": ["plugin:hooked", "queue"]},
+    )
+    (project / "web" / "a" / "box" / "enqueue.py").write_text(ENQUEUE)
+    data = project / "web" / "a" / "box" / "data" / "plugins" / "hooked"
+    with serve(venvs("hooks"), project) as served:
+        assert served.apps()["a"]["status"] == "serving"
+        assert (data / "started.txt").read_text() == "a"
+        assert served.get("/a/enqueue").json() == {"id": "d1"}
+        deadline = time.monotonic() + 10
+        while served.get("/_gingee/api/queue/a/jobs/d1").json().get("status") != "done":
+            assert time.monotonic() < deadline, served.get("/_gingee/api/queue/a/jobs/d1").text
+            time.sleep(0.05)
+        assert (data / "doubled.txt").read_text() == "42"
+
+
+NOTEBOOK_PLUGIN = """
+import json
+import gingee_kernel as gk
+from gingee_kernel.notebook.export import export_app
+
+app = gk.App("nb", version="1.0.0")
+app.use_plugin("gingee-hello", ">=1,<2", greeting="Hej")
+
+
+@app.route("/greet")
+def greet(g):
+    from gingee_kernel import plugins
+
+    return {"message": plugins.hello.greet("Ada")}
+
+
+reply = app.request("GET", "/greet")
+folder = export_app(app, "web")
+print(json.dumps({
+    "status": reply.status,
+    "body": reply.json(),
+    "app_json": json.loads((folder / "box/app.json").read_text()),
+    "pmft": json.loads((folder / "box/pmft.json").read_text()),
+}))
+app.stop()
+"""
+
+
+def test_a_notebook_uses_a_plugin_and_exports_it(tmp_path: Path, venvs: Callable[..., Venv]) -> None:
+    """app.use_plugin in a notebook (here a script in the venv, as a kernel runs it): the allowed plugin
+    serves the live app's route, and the export names it in app.json and its grant in pmft.json."""
+    (tmp_path / "gingee.json").write_text(
+        json.dumps({"plugins": {"allow": {"gingee-hello": {"version": ">=1"}}}})
+    )
+    script = tmp_path / "notebook.py"
+    script.write_text(NOTEBOOK_PLUGIN)
+    done = subprocess.run(
+        [venvs("hello").python, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["status"], result["body"]) == (200, {"message": "Hej, Ada!"})
+    assert result["app_json"]["plugins"] == {
+        "gingee-hello": {"version": ">=1,<2", "config": {"greeting": "Hej"}}
+    }
+    assert "plugin:hello" in result["pmft"]["permissions"]["mandatory"]
