@@ -94,9 +94,30 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _new(args: argparse.Namespace) -> int:
+    from .skeleton import names, new_plugin
+
+    target = new_plugin(args.name, Path(args.dir))
+    n = names(args.name)
+    print(f"wrote {target}/")
+    for path in sorted(p for p in target.rglob("*") if p.is_file()):
+        print(f"  {path.relative_to(target)}")
+    print(
+        "next steps:\n"
+        f"  cd {target}\n"
+        "  pip install -e .          # into the environment gingee runs in\n"
+        "  pytest                    # the tests use gingee_kernel.plugin_host.testing.throwaway_app\n"
+        f"  edit {n.package}/__init__.py (plugins.{n.module} in app scripts; apps need the grant "
+        f"plugin:{n.module})\n"
+        f"  allow it in gingee.json plugins.allow, name it in app.json plugins, grant plugin:{n.module}; "
+        "`gingee plugins list PROJECT` prints the sha256 to pin (README.md has the details)"
+    )
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     """`gingee plugins ...` on the `gingee` parser's subparsers."""
-    plugins = commands.add_parser("plugins", help="community plugins: list, check")
+    plugins = commands.add_parser("plugins", help="community plugins: list, check, new")
     sub = plugins.add_subparsers(dest="plugins_command", required=True)
     listing = sub.add_parser(
         "list", help="installed and named plugins: version, allowed, used by, hash, status"
@@ -107,3 +128,7 @@ def add_commands(commands: Any) -> None:
     check = sub.add_parser("check", help="exit 1 if an app names a plugin that may not load")
     check.add_argument("project")
     check.set_defaults(run=_check)
+    new = sub.add_parser("new", help="write a new plugin distribution (a skeleton with tests) to DIR/NAME")
+    new.add_argument("name", help="the distribution name, e.g. gingee-weather (module: weather)")
+    new.add_argument("--dir", default=".", help="the folder to create NAME/ in (default: .)")
+    new.set_defaults(run=_new)
