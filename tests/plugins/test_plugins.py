@@ -693,3 +693,22 @@ def test_a_notebook_uses_a_plugin_and_exports_it(tmp_path: Path, venvs: Callable
         "gingee-hello": {"version": ">=1,<2", "config": {"greeting": "Hej"}}
     }
     assert "plugin:hello" in result["pmft"]["permissions"]["mandatory"]
+
+
+def test_a_reload_runs_the_plugins_current_code(tmp_path: Path, wheels: dict[str, Path]) -> None:
+    """An app reload (the apps API here; SIGHUP and --dev reload the same way) imports the plugin afresh:
+    a new build of it (here edited in place, RECORD kept in step, no pin) serves without a restart."""
+    venv = make_venv(tmp_path / "venv", wheels["hello"])
+    allow = {"gingee-hello": {"version": ">=1,<2"}}
+    project = write_project(
+        tmp_path / "project", allow, {"a": {"gingee-hello": ">=1"}}, {"a": ["plugin:hello"]}
+    )
+    rel = "gingee_hello/__init__.py"
+    with serve(venv, project) as served:
+        assert served.get("/a/greet?name=Ada").json() == {"message": "Hello, Ada!"}
+        source = venv.site / rel
+        source.write_text(source.read_text().replace(GREET_LINE, 'return f"Version two, {name}!"'))
+        _rewrite_record(venv.site, "gingee_hello-1.0.0.dist-info", rel)
+        assert served.get("/a/greet?name=Ada").json() == {"message": "Hello, Ada!"}  # loaded code until...
+        assert served.post("/_gingee/api/apps/a/reload").status_code == 200
+        assert served.get("/a/greet?name=Ada").json() == {"message": "Version two, Ada!"}
