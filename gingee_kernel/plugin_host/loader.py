@@ -79,13 +79,7 @@ def load_plugins(app: AppRuntime, label: str) -> dict[str, Bound]:
                     f"`permission` of lowercase letters, digits, '_' and '-'), got {permission!r}"
                 )
             _check_config(cls, config, label, pointer)
-            context = PluginContext(
-                app=app.name,
-                plugin=module_name,
-                config=copy.deepcopy(config),
-                data_dir=app.box / "data" / "plugins" / module_name,
-                log=logging.getLogger(f"gingee.plugin.{module_name}.{app.name}"),
-            )
+            context = context_for(app, module_name, config)
             try:
                 instance = cls(context)
             except Exception as exc:
@@ -99,6 +93,17 @@ def load_plugins(app: AppRuntime, label: str) -> dict[str, Bound]:
             bound[module_name] = Bound(instance, f"plugin:{permission}", plugin.name)
     app.state[STATE_KEY] = bound
     return bound
+
+
+def context_for(app: AppRuntime, module_name: str, config: dict[str, Any]) -> PluginContext:
+    """The context a plugin module's instance for `app` gets: that app's view, and only that app's."""
+    return PluginContext(
+        app=app.name,
+        plugin=module_name,
+        config=copy.deepcopy(config),
+        data_dir=app.box / "data" / "plugins" / module_name,
+        log=logging.getLogger(f"gingee.plugin.{module_name}.{app.name}"),
+    )
 
 
 def _register_jobs(app: AppRuntime, module_name: str, instance: Any, name: str) -> None:

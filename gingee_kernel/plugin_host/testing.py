@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import inspect
-import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -41,7 +39,6 @@ from ..engine.app import AppRuntime
 from ..engine.config import server_config
 from ..engine.context import app_context
 from . import loader
-from .api import PluginContext
 
 __all__ = ["ThrowawayApp", "throwaway_app"]
 
@@ -116,13 +113,7 @@ def throwaway_app(
         (root / "box").mkdir(parents=True)
         grants = frozenset({f"plugin:{permission}"}) if grant else frozenset()
         runtime = AppRuntime(app, root, {}, server_config({}), grants, project_dir=folder)
-        context = PluginContext(
-            app=runtime.name,
-            plugin=name,
-            config=copy.deepcopy(config),
-            data_dir=runtime.box / "data" / "plugins" / name,
-            log=logging.getLogger(f"gingee.plugin.{name}.{runtime.name}"),
-        )
+        context = loader.context_for(runtime, name, config)
         instance = module_cls(context)
         distribution = module_cls.__module__.split(".", 1)[0].replace("_", "-")
         runtime.state[loader.STATE_KEY] = {name: loader.Bound(instance, f"plugin:{permission}", distribution)}
