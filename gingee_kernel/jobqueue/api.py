@@ -29,7 +29,8 @@ def _app(service: QueueService, app: str) -> str:
     return app
 
 
-def _limit(query: Mapping[str, str]) -> int:
+def query_limit(query: Mapping[str, str]) -> int:
+    """`?limit=` of an operator API list: 1 to MAX_LIMIT (default 100), else 400 BAD_LIMIT."""
     raw = query.get("limit", "100")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise HttpError(400, "BAD_LIMIT", f"limit must be an integer from 1 to {MAX_LIMIT}")
@@ -110,7 +111,7 @@ async def handle(
             if verb != method.upper():
                 allowed.append(verb)
                 continue
-            extra = {"limit": _limit(query or {})} if paged else {}
+            extra = {"limit": query_limit(query or {})} if paged else {}
             return 200, await endpoint(service, *match.groups(), **extra)
         if allowed:
             raise HttpError(405, "METHOD_NOT_ALLOWED", f"use {', '.join(sorted(set(allowed)))} here")

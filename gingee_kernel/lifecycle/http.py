@@ -33,7 +33,8 @@ from ..admin_access import AdminAccess
 from ..engine.loader import APP_NAME
 from ..engine.permissions import declared, read_grants
 from ..engine.project import Project
-from ..errors import GingeeError, ManifestError
+from ..errors import GingeeError, HttpError, ManifestError
+from ..jobqueue.api import query_limit
 from ..metrics_http import socket_peer
 from .audit import AuditLog
 from .operations import Lifecycle, LifecycleError, LoadFailed
@@ -209,6 +210,8 @@ class AppsApiHandler(tornado.web.RequestHandler):
             status, body, changed = await self._route(
                 self.request.method or "GET", path.strip("/").split("/")
             )
+        except HttpError as exc:
+            status, body, changed = exc.status, exc.body(), False
         except _TooLarge:
             status, body, changed = 413, self._too_large_body(), False
         except LoadFailed as exc:
@@ -256,7 +259,7 @@ class AppsApiHandler(tornado.web.RequestHandler):
         if parts == ["audit"]:
             self._only(method, "GET")
             app = self.get_query_argument("app", None)
-            limit = int(self.get_query_argument("limit", "100") or 100)
+            limit = query_limit({"limit": self.get_query_argument("limit", "100")})
             return 200, {"entries": AuditLog(self.project.dir).read(app, limit)}, False
         if parts[0] != "apps" or len(parts) > 3:
             return (

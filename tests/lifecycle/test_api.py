@@ -476,6 +476,8 @@ def test_rollback_backups_reload_remove_and_the_audit_log(tmp_path, gingee, http
     assert entries[1]["backup"].startswith("backups/shop/")
     limited = http.get(server.api("/audit"), params={"app": "shop", "limit": "2"}).json()["entries"]
     assert [e["action"] for e in limited] == ["reload", "remove"]
+    bad = http.get(server.api("/audit"), params={"limit": "lots"})
+    assert (bad.status_code, bad.json()["error"]) == (400, "BAD_LIMIT")
 
 
 # -- access -------------------------------------------------------------------------------------------
