@@ -1,4 +1,5 @@
-"""Where the client's browser sees the server: the scheme, host and path prefix that precede `/<app>`.
+"""Where the client's browser sees the server (the scheme, host and path prefix that precede `/<app>`),
+and who the client is (`client_ip`).
 
 Links and redirects back to an app (a login's redirect URI, its cookies' Path) must use the URL the user's
 browser sees, not the socket's. A host builds it from the request; `X-Forwarded-Proto`, `X-Forwarded-Host`
@@ -69,6 +70,25 @@ def public_root(
         if forwarded_prefix:
             prefix = forwarded_prefix + prefix
     return f"{scheme}://{host}{prefix}"
+
+
+def client_ip(remote_ip: str, headers: Mapping[str, str], trusted: TrustedProxies) -> str:
+    """The client's address: the socket peer's, or, when that peer is a trusted proxy, the nearest address
+    in `X-Forwarded-For` that is not itself a trusted proxy (read right to left: the entries left of an
+    untrusted hop are whatever the client chose to send)."""
+    if not (trusted and trusted.trusts(remote_ip)):
+        return remote_ip
+    get_list = getattr(headers, "get_list", None)  # Tornado's HTTPHeaders: every X-Forwarded-For line
+    lines = get_list("X-Forwarded-For") if get_list is not None else [headers.get("X-Forwarded-For") or ""]
+    hops = [hop.strip() for line in lines for hop in line.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote_ip  # a garbled header: believe only the socket
+        if not trusted.trusts(hop):
+            return hop
+    return hops[0] if hops else remote_ip
 
 
 def _host_like(host: str) -> bool:

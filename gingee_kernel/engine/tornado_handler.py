@@ -14,7 +14,7 @@ from tornado.iostream import StreamClosedError
 from ..errors import HttpError
 from .body import BodyStream
 from .dispatch import Engine, Incoming, error_response
-from .forwarded import public_root
+from .forwarded import client_ip, public_root
 from .observe import Exchange
 
 
@@ -183,7 +183,7 @@ class GingeeHandler(tornado.web.RequestHandler):
             request.full_url(),
             request.headers,
             body,
-            request.remote_ip or "",
+            client_ip(request.remote_ip or "", request.headers, self.engine.trusted_proxies),
             stream,
             self.public_root(),
         )

@@ -16,6 +16,7 @@ from tornado.httputil import HTTPServerRequest
 
 from ... import metrics
 from ...engine.dispatch import Engine
+from ...engine.forwarded import client_ip
 from ...errors import HttpError
 from .protocol import StrictProtocol
 from .session import Session
@@ -46,8 +47,12 @@ class GingeeSocketMixin:
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         """Run the upgrade checks; refuse with their status, or accept (Tornado's handshake)."""
+        peer = self.request.remote_ip or ""
         request = UpgradeRequest(
-            self.app_path(), self.request.query, self.request.headers, self.request.remote_ip or ""
+            self.app_path(),
+            self.request.query,
+            self.request.headers,
+            client_ip(peer, self.request.headers, self.engine.trusted_proxies),
         )
         try:
             self._admission = await admit(self.engine.project, request)
