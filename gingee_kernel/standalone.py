@@ -27,6 +27,7 @@ from .engine.tornado_handler import (
     announces_no_body,
     bodyless_handler,
 )
+from .health import Health, health_handlers
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
 from .lifecycle.http import apps_api_handlers
@@ -181,8 +182,13 @@ class Server:
         self.port = server_cfg["port"] if port is None else port
         self.http: tornado.httpserver.HTTPServer | None = None
         self.sockets = sockets
+        self.health = Health(self.project.shared)
         #: (regex, handler, kwargs) tuples served before the apps; add to it before start().
-        self.extra_handlers: list[Any] = [websocket_rule(self.engine), *setup_metrics(self.engine)]
+        self.extra_handlers: list[Any] = [
+            websocket_rule(self.engine),
+            *health_handlers(self.health),
+            *setup_metrics(self.engine),
+        ]
 
     async def start(self) -> int:
         """Load the apps and listen; returns the bound port (useful with port 0)."""
@@ -223,7 +229,11 @@ async def serve(
     worker: int | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM; SIGHUP reloads every app. A cluster worker passes the shared `sockets`
-    and its number (`worker`, from 1), which its start line names."""
+    and its number (`worker`, from 1), which its start line names.
+
+    SIGTERM first drains: readiness fails at once while the server keeps serving for gingee.json
+    `server.drain_ms` (a load balancer's health check takes the node out meanwhile), then it stops; a
+    second SIGTERM, or SIGINT, stops at once."""
     server = Server(project_dir, dev=dev, host=host, port=port, sockets=sockets, worker=worker)
     bound = await server.start()
     # Move what loading created (~150k objects: schemas, modules, apps) out of the cyclic GC's reach;
@@ -244,8 +254,18 @@ async def serve(
         publisher.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    drain = int(server.project.config["server"].get("drain_ms", 0)) / 1000
+
+    def terminate() -> None:
+        if server.health.draining or not drain:
+            stop.set()
+            return
+        server.health.draining = True
+        print(f"gingee: {who}draining for {drain:g} s (readiness fails), then stopping", flush=True)
+        loop.call_later(drain, stop.set)
+
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, terminate)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(server.project.reload()))
     await stop.wait()
     if publisher is not None:

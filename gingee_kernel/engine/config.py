@@ -9,7 +9,7 @@ from typing import Any
 
 #: Every server setting and its default. `gingee.json` is merged over this, section by section.
 DEFAULT_SERVER_CONFIG: dict[str, Any] = {
-    "server": {"host": "127.0.0.1", "port": 7070, "trusted_proxies": []},
+    "server": {"host": "127.0.0.1", "port": 7070, "trusted_proxies": [], "drain_ms": 0},
     "web_root": "web",
     "default_app": None,
     "max_body_size": "10mb",
