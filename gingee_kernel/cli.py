@@ -74,7 +74,9 @@ def _grant(args: argparse.Namespace) -> int:
         "cli", "revoke" if args.revoke else "grant", args.app, permissions=sorted(args.permissions)
     )
     print(f"app '{args.app}' is granted: {', '.join(sorted(granted)) or 'nothing'}")
-    return 0
+    from .fleet.cli import announce
+
+    return announce(project, args.app, "revoke" if args.revoke else "grant")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -153,11 +155,13 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="web", help="the folder to write <app>/ into (default: web)")
     export.add_argument("--app", default=None, help="export only this app (default: every App in it)")
     export.set_defaults(run=_export)
+    from .fleet.cli import add_commands as add_cluster_commands
     from .lifecycle.cli import add_commands
     from .plugin_host.cli import add_commands as add_plugin_commands
 
     add_commands(commands)
     add_plugin_commands(commands)
+    add_cluster_commands(commands)
     return top
 
 

@@ -27,6 +27,8 @@ from .engine.tornado_handler import (
     announces_no_body,
     bodyless_handler,
 )
+from .fleet.http import cluster_api_handlers
+from .fleet.node import close_fleet, start_fleet
 from .health import Health, health_handlers
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
@@ -198,7 +200,14 @@ class Server:
         except BaseException:
             await self.project.close()
             raise
+        try:
+            await start_fleet(self.project, worker=self.worker)
+        except BaseException:
+            await close_service(self.project.shared)
+            await self.project.close()
+            raise
         self.extra_handlers += queue_api_handlers(queue, self.project.config)
+        self.extra_handlers += cluster_api_handlers(self.project.shared, self.project.config)
         self.extra_handlers += apps_api_handlers(self.project, worker=self.worker is not None)
         app = make_application(self.engine, self.extra_handlers)
         self.http = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=2**40)
@@ -215,6 +224,7 @@ class Server:
                 await asyncio.wait_for(self.http.close_all_connections(), timeout=5)
             except asyncio.TimeoutError:
                 log.warning("some connections did not close within 5 s")
+        await close_fleet(self.project.shared)
         await close_service(self.project.shared)
         await self.project.close()
 

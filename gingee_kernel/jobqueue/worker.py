@@ -204,6 +204,7 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
 async def run_worker(project_dir: Path, *, concurrency: int | None = None) -> int:
     """`gingee worker`: load the project (no HTTP), run its jobs and schedules until SIGINT/SIGTERM."""
     from ..engine.project import Project, load_server_config
+    from ..fleet.node import close_fleet, start_fleet
     from .service import close_service, start_project_queue
 
     if concurrency is not None and concurrency < 1:
@@ -223,7 +224,9 @@ async def run_worker(project_dir: Path, *, concurrency: int | None = None) -> in
     await project.load()
     try:
         service = await start_project_queue(project, run_jobs=True, run_schedules=True)
+        await start_fleet(project, role="worker")  # a fleet's upgrades reach the jobs' code too
     except BaseException:
+        await close_service(project.shared)
         await project.close()
         raise
     # As `gingee serve` does: move what loading created out of the cyclic GC's reach, so collections
@@ -244,6 +247,7 @@ async def run_worker(project_dir: Path, *, concurrency: int | None = None) -> in
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(project.reload()))
     await stop.wait()
     print(f"gingee worker: stopping (running jobs get up to {settings.drain_timeout:g} s)", flush=True)
+    await close_fleet(project.shared)
     await close_service(project.shared)
     await project.close()
     return 0

@@ -24,14 +24,18 @@ def _lifecycle(project: str) -> Lifecycle:
     return Lifecycle(path, load_server_config(path))
 
 
-def _show(plan: Plan) -> int:
+def _show(plan: Plan, project: str) -> int:
+    from ..fleet.cli import announce
+
     print(plan.text())
-    if not plan.dry_run and plan.action in ("install", "upgrade", "rollback"):
+    if plan.dry_run:
+        return 0
+    if plan.action in ("install", "upgrade", "rollback"):
         print(
             f"done. A running `gingee serve` of this project serves it after a reload (SIGHUP, or POST "
             f"/_gingee/api/apps/{plan.app}/reload); `gingee deploy` switches a running server in place."
         )
-    return 0
+    return announce(project, plan.app, plan.action)
 
 
 def _pack(args: argparse.Namespace) -> int:
@@ -49,22 +53,23 @@ def _install(args: argparse.Namespace) -> int:
     run = _lifecycle(args.project).install(
         args.package, grant_declared=args.grant_declared, dry_run=args.dry_run
     )
-    return _show(asyncio.run(run))
+    return _show(asyncio.run(run), args.project)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
     run = _lifecycle(args.project).upgrade(
         args.package, force=args.force, grant_declared=args.grant_declared, dry_run=args.dry_run
     )
-    return _show(asyncio.run(run))
+    return _show(asyncio.run(run), args.project)
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    return _show(asyncio.run(_lifecycle(args.project).rollback(args.app, to=args.to, dry_run=args.dry_run)))
+    plan = asyncio.run(_lifecycle(args.project).rollback(args.app, to=args.to, dry_run=args.dry_run))
+    return _show(plan, args.project)
 
 
 def _remove(args: argparse.Namespace) -> int:
-    return _show(asyncio.run(_lifecycle(args.project).remove(args.app, dry_run=args.dry_run)))
+    return _show(asyncio.run(_lifecycle(args.project).remove(args.app, dry_run=args.dry_run)), args.project)
 
 
 def _backups(args: argparse.Namespace) -> int:

@@ -238,9 +238,29 @@ class AppsApiHandler(tornado.web.RequestHandler):
             }
             changed = False
         self._audit_refusal(path, status, body)
-        if changed and self.worker:
+        fleet = self.project.shared.get("fleet")
+        if changed and status < 400 and fleet is not None:
+            status, body = await self._publish(fleet, body, status)
+        elif changed and self.worker:
             os.kill(os.getppid(), signal.SIGHUP)  # the supervisor has every worker reload its apps
         self._reply(status, body)
+
+    async def _publish(self, fleet: Any, body: dict[str, Any], status: int) -> tuple[int, dict[str, Any]]:
+        """Announce a change made here to the fleet (the other workers of this host follow it too); the
+        answer says which registry revision it is, or that the change is here only."""
+        plan = body.get("plan") or {}
+        app, op = plan.get("app") or body.get("name"), plan.get("action") or "reload"
+        try:
+            rev = await fleet.publish(app, op=op, who=self.who or "?")
+        except Exception as exc:
+            log.error("operator API: app '%s' changed here but could not be published: %s", app, exc)
+            reason = (
+                f"app '{app}' changed on this node, but the fleet registry could not be told "
+                f"({type(exc).__name__}); the other nodes still serve the previous version: retry the "
+                "operation, or publish this node's copy with `gingee cluster publish`"
+            )
+            return 503, {**body, "error": "NOT_PUBLISHED", "reason": reason}
+        return status, {**body, "fleet": {"rev": rev, "node": fleet.node_id}}
 
     def _audit_refusal(self, path: str, status: int, body: dict[str, Any]) -> None:
         """A refused or denied state-changing call goes into the audit log, with the app it was about."""

@@ -141,20 +141,26 @@ class Lifecycle:
     # -- operations -------------------------------------------------------------------------------------
 
     async def install(
-        self, source: Path | str | bytes, *, grant_declared: bool = False, dry_run: bool = False
+        self,
+        source: Path | str | bytes,
+        *,
+        grant_declared: bool = False,
+        grants: set[str] | None = None,
+        dry_run: bool = False,
     ) -> Plan:
-        """Install a new app from a package; refuses an app that exists (use upgrade)."""
+        """Install a new app from a package; refuses an app that exists (use upgrade). `grants`: exactly
+        what the app is granted once it switches (a fleet node copies another node's grants)."""
         package = await asyncio.to_thread(self._open_checked, source)
         try:
             live = self.web_root / package.name
             if live.exists():
                 raise Conflict(f"app '{package.name}' is already installed; upgrade it instead")
             plan = file_plan(Plan("install", package.name, None, package.version), None, package.files, [])
-            plan.permissions = self._permissions(package.name, package.declared, None, grant_declared)
+            plan.permissions = self._permissions(package.name, package.declared, None, grant_declared, grants)
             plan.dry_run = dry_run
             if dry_run:
                 return plan
-            return await self._apply(plan, package, None, [], grant_declared)
+            return await self._apply(plan, package, None, [], grant_declared or grants is not None)
         finally:
             package.close()
 
@@ -165,6 +171,7 @@ class Lifecycle:
         app: str | None = None,
         force: bool = False,
         grant_declared: bool = False,
+        grants: set[str] | None = None,
         dry_run: bool = False,
         action: str = "upgrade",
     ) -> Plan:
@@ -194,12 +201,12 @@ class Lifecycle:
             plan = file_plan(Plan(action, name, current, package.version), live, package.files, preserve)
             _, pmft = read_app(live)
             plan.permissions = self._permissions(
-                name, package.declared, declared_permissions(pmft), grant_declared
+                name, package.declared, declared_permissions(pmft), grant_declared, grants
             )
             plan.dry_run = dry_run
             if dry_run:
                 return plan
-            return await self._apply(plan, package, live, preserve, grant_declared)
+            return await self._apply(plan, package, live, preserve, grant_declared or grants is not None)
         finally:
             package.close()
 
@@ -236,7 +243,7 @@ class Lifecycle:
             await self.replace(app, change, None)
             await asyncio.to_thread(swap.finish)
             if app in read_grants(self.grants_file):
-                self._set_grants(app, set())
+                self.set_grants(app, set())
         finally:
             self.lock.release()
         self._audit(plan)
@@ -273,11 +280,16 @@ class Lifecycle:
         return sorted(set(patterns))
 
     def _permissions(
-        self, app: str, asked: set[str], before: set[str] | None, grant_declared: bool
+        self,
+        app: str,
+        asked: set[str],
+        before: set[str] | None,
+        grant_declared: bool,
+        grants: set[str] | None = None,
     ) -> dict[str, list[str]]:
         """`before`: what the installed version declares (None on a fresh install: nothing is "new")."""
         granted = read_grants(self.grants_file).get(app, set())
-        after = granted | asked if grant_declared else granted
+        after = set(grants) if grants is not None else (granted | asked if grant_declared else granted)
         return {
             "declared": sorted(asked),
             "granted": sorted(after),
@@ -286,7 +298,8 @@ class Lifecycle:
             "no_longer_declared": sorted(before - asked) if before is not None else [],
         }
 
-    def _set_grants(self, app: str, wanted: set[str]) -> None:
+    def set_grants(self, app: str, wanted: set[str]) -> None:
+        """Grant `app` exactly `wanted` (the grants file, written atomically)."""
         current = read_grants(self.grants_file).get(app, set())
         if current - wanted:
             grant(self.grants_file, app, sorted(current - wanted), revoke=True)
@@ -304,7 +317,7 @@ class Lifecycle:
         return str(target.relative_to(self.dir))
 
     async def _apply(
-        self, plan: Plan, package: Package, live: Path | None, preserve: list[str], grant_declared: bool
+        self, plan: Plan, package: Package, live: Path | None, preserve: list[str], set_grants: bool
     ) -> Plan:
         name = package.name
         await asyncio.to_thread(self.lock.acquire)
@@ -330,16 +343,13 @@ class Lifecycle:
 
             def change() -> None:
                 swap.switch()
-                if grant_declared:
-                    self._set_grants(name, set(plan.permissions["granted"]))
+                if set_grants:
+                    self.set_grants(name, set(plan.permissions["granted"]))
 
             def undo() -> None:
                 swap.undo()  # a fresh install goes back to staging, and away
-                if grant_declared:  # a fresh install that did not load keeps no grants either
-                    if grants_before is None:
-                        self._set_grants(name, set())
-                    else:
-                        self._set_grants(name, grants_before)
+                if set_grants:  # a fresh install that did not load keeps no grants either
+                    self.set_grants(name, grants_before or set())
 
             error = await self.replace(name, change, undo)
             if error is not None:
