@@ -8,9 +8,11 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.apps",
+    "tests.fixtures.haproxy",
     "tests.fixtures.jupyter",
     "tests.fixtures.moto",
     "tests.fixtures.redis",
+    "tests.fixtures.sentinel",
     "tests.fixtures.servers",
     "tests.fixtures.smtp",
 ]

@@ -14,11 +14,11 @@ from typing import Any
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.jobs import serialize_job
-from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .. import redis_url
 from ..errors import ServiceUnavailable
 
 try:
@@ -73,9 +73,9 @@ class ArqDriver(QueueDriver):
     def __init__(self, settings: QueueSettings) -> None:
         self.settings = settings
         # Like arq's create_pool: a connect timeout, no per-read timeout (it costs a timer per reply).
-        pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=5)
-        kwargs = pool.connection_kwargs
-        self.where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        # redis+sentinel:// URLs give a pool that follows the master (redis_url.py).
+        pool = redis_url.pool(settings.redis_url, socket_connect_timeout=5)
+        self.where = redis_url.where(settings.redis_url)
         self.redis = ArqRedis(
             pool, job_serializer=dumps, job_deserializer=loads, expires_extra_ms=EXPIRES_EXTRA_MS
         )

@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from ... import redis_url
 from ...errors import ModuleConfigError, ServiceUnavailable
 from .base import CacheDriver
 
@@ -36,15 +37,14 @@ class RedisDriver(CacheDriver):
             raise ModuleConfigError(
                 "cache driver 'redis' needs the redis package: pip install 'gingee[redis]'"
             )
-        self._client: Any = aioredis.Redis.from_url(
+        self._client: Any = redis_url.client(
             url,
             decode_responses=True,
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
         )
-        kwargs = self._client.connection_pool.connection_kwargs
-        self.where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        self.where = redis_url.where(url)
 
     async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
         """Await a Redis command; Redis failures become ServiceUnavailable (chained)."""

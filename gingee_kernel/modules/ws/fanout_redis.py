@@ -18,7 +18,7 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from ... import metrics
+from ... import metrics, redis_url
 from ...errors import ModuleConfigError
 from .fanout import Deliver, Envelope, Fanout
 from .presence import Presence
@@ -68,12 +68,12 @@ class RedisFanout(Fanout):
         self.node = node
         self.retry_seconds = retry_seconds
         self.max_pending = max_pending
-        self._publisher_client: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        self._subscriber_client: Any = aioredis.Redis.from_url(
+        self._publisher_client: Any = redis_url.client(url, socket_connect_timeout=2, socket_timeout=5)
+        self._subscriber_client: Any = redis_url.client(
             url, socket_connect_timeout=2, health_check_interval=15
         )
         kwargs = self._publisher_client.connection_pool.connection_kwargs
-        self.where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        self.where = redis_url.where(url)
         self.presence = Presence.here(node, project, int(kwargs.get("db") or 0))
         self._warned: set[str] = set()
         self._pending: deque[_Held] = deque()
