@@ -12,9 +12,11 @@ script waits (up to 20 s) for every acknowledged job to run and prints:
                 time from the first refusal to the last one (ms)
 
 Scenarios: (a) `SENTINEL FAILOVER` (graceful), (a+) the same with the master started with
-`min-replicas-to-write 1` (it refuses writes once its replica left it), (b) SIGKILL of the master.
+`min-replicas-to-write 1` (it refuses writes once its replica left it), (aw) the same with gingee.json
+`queue.redis.wait_replicas 1` (an enqueue counts once the replica confirmed it), (b) SIGKILL of the
+master, (bw) SIGKILL with `wait_replicas 1`.
 
-Usage: python bench/redis_failover.py [--scenarios a,a+,b]  (needs redis-server, Debian's by default)
+Usage: python bench/redis_failover.py [--scenarios a,a+,aw,b,bw]  (needs redis-server, Debian's by default)
 """
 
 from __future__ import annotations
@@ -47,10 +49,10 @@ async def handle(g):
 """
 
 
-def project(root: Path, url: str) -> Path:
-    """A one-app arq project on `url`."""
-    queue_settings = {"driver": "arq", "prefix": "bench:", "redis": {"url": url}, "poll_delay_ms": 10,
-                      "concurrency": 20}  # fmt: skip
+def project(root: Path, url: str, wait: int) -> Path:
+    """A one-app arq project on `url` (`wait`: queue.redis.wait_replicas)."""
+    queue_settings = {"driver": "arq", "prefix": "bench:", "redis": {"url": url, "wait_replicas": wait},
+                      "poll_delay_ms": 10, "concurrency": 20}  # fmt: skip
     return write_files(root, {
         "gingee.json": {"queue": queue_settings},
         "settings/permissions.json": {"shop": {"granted": ["queue"]}},
@@ -59,9 +61,9 @@ def project(root: Path, url: str) -> Path:
     })  # fmt: skip
 
 
-async def scenario(topology: SentinelTopology, action: str, workdir: Path) -> dict[str, float]:
+async def scenario(topology: SentinelTopology, action: str, workdir: Path, wait: int) -> dict[str, float]:
     """Stream jobs through `action` ("failover" or "kill"); the figures."""
-    path = project(workdir / "project", topology.url)
+    path = project(workdir / "project", topology.url, wait)
     log = workdir / "ran.log"
     worker = WorkerProcess(path)
     worker.wait_for(READY)
@@ -109,16 +111,18 @@ async def scenario(topology: SentinelTopology, action: str, workdir: Path) -> di
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", default="a,a+,b")
+    parser.add_argument("--scenarios", default="a,a+,aw,b,bw")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
-    names = {"a": ("graceful SENTINEL FAILOVER", "failover", False),
-             "a+": ("graceful, master with min-replicas-to-write 1", "failover", True),
-             "b": ("SIGKILL of the master", "kill", False)}  # fmt: skip
+    names = {"a": ("graceful SENTINEL FAILOVER", "failover", False, 0),
+             "a+": ("graceful, master with min-replicas-to-write 1", "failover", True, 0),
+             "aw": ("graceful, queue.redis.wait_replicas 1", "failover", False, 1),
+             "b": ("SIGKILL of the master", "kill", False, 0),
+             "bw": ("SIGKILL of the master, queue.redis.wait_replicas 1", "kill", False, 1)}  # fmt: skip
     for key in args.scenarios.split(","):
-        title, action, guarded = names[key]
+        title, action, guarded, wait = names[key]
         with running_topology(guarded=guarded) as topology, tempfile.TemporaryDirectory() as tmp:
-            figures = await scenario(topology, action, Path(tmp))
+            figures = await scenario(topology, action, Path(tmp), wait)
         print(f"({key}) {title}: " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
 
 

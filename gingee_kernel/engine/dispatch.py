@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ..errors import HttpError
+from ..errors import HttpError, ServiceUnavailable
 from .app import AppRuntime
 from .body import BodyStream
 from .context import set_deadline
@@ -134,6 +134,15 @@ class Engine:
                 log.warning("error after the stream started: %s", error)
             else:
                 error_response(error, response)
+        except ServiceUnavailable as exc:  # Redis or a database away (a failover, say): worth a retry
+            if exchange is not None:
+                exchange.error = "SERVICE_UNAVAILABLE"
+            request_id = uuid.uuid4().hex[:12]
+            log.warning("request %s %s: %s (request id %s)", incoming.method, incoming.path, exc, request_id)
+            if not response.streaming:
+                reason = f"a service this app needs is unavailable; retry shortly (request id {request_id})"
+                error_response(HttpError(503, "SERVICE_UNAVAILABLE", reason), response)
+                response.headers["Retry-After"] = "1"
         except Exception:
             if exchange is not None:
                 exchange.error = "INTERNAL_SERVER_ERROR"

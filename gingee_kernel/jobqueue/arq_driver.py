@@ -120,7 +120,26 @@ class ArqDriver(QueueDriver):
                 _queue_name=keys.queue,
                 _defer_by=delay or None,
             )
+        if job is not None and self.settings.wait_replicas:
+            await self._confirm()
         return job is not None
+
+    async def _confirm(self) -> None:
+        """Wait until `wait_replicas` replicas hold the job. WAIT covers the writes of its own connection,
+        so one tiny write goes with it: the replication stream is ordered, so once that write is on the
+        replicas, the job (written before it) is too."""
+        wanted, timeout = self.settings.wait_replicas, self.settings.wait_timeout
+        with self.errors("confirm a job on the replicas"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(f"{self.settings.prefix}replicated")
+                pipe.execute_command("WAIT", wanted, max(1, int(timeout * 1000)))
+                _, confirmed = await pipe.execute()
+        if int(confirmed) < wanted:
+            raise ServiceUnavailable(
+                f"queue: the job was written to the Redis master but only {confirmed} of {wanted} replicas "
+                f"confirmed it within {timeout * 1000:g} ms (gingee.json queue.redis.wait_replicas); it may "
+                "still run: retry, and expect it at least once"
+            )
 
     async def info(self, app: str, job_id: str) -> JobInfo | None:
         """Read the job's arq keys, lease, attempts, last error and progress in one round trip."""

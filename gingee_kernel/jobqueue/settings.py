@@ -34,6 +34,9 @@ class QueueSettings:
     dlq_ttl: float
     prefix: str
     redis_url: str
+    #: Replicas that must confirm an enqueue before it counts as accepted (Redis WAIT); 0: the master's word.
+    wait_replicas: int = 0
+    wait_timeout: float = 0.5
 
     @property
     def lease(self) -> float:
@@ -67,5 +70,7 @@ class QueueSettings:
             dlq_max=section["dlq_max"],
             prefix=str(section["prefix"]),
             redis_url=str(redis["url"]),
+            wait_replicas=int(redis.get("wait_replicas", 0)),
+            wait_timeout=int(redis.get("wait_timeout_ms", 500)) / 1000,
             **ms,
         )
