@@ -151,3 +151,31 @@ def test_the_cluster_api_needs_the_admin_token(fleet) -> None:
     node = running.nodes[0]
     assert node.get("/_gingee/api/cluster", headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert node.get("/_gingee/api/cluster", headers={"Origin": "https://evil.example"}).status_code == 403
+
+
+SIGN = """from gingee_kernel import auth
+
+async def handle(g):
+    g.response.send({"token": auth.jwt.create({"sub": g.request.query["user"]})})
+"""
+CHECK = """from gingee_kernel import auth
+
+async def handle(g):
+    claims = auth.jwt.verify(g.request.headers.get("X-Token", ""))
+    g.response.send({"sub": claims and claims["sub"]})
+"""
+
+
+def test_a_token_signed_on_one_node_is_good_on_every_node(fleet) -> None:
+    running = fleet(2, extra={"jwt": {"secret": "fleet-shared-secret-" + "x" * 32}})
+    for node in running.nodes:
+        box = node.project / "web/shop/box"
+        (box / "sign.py").write_text(SIGN)
+        (box / "check.py").write_text(CHECK)
+    running.start()
+    first, second = running.nodes
+    signed = first.get("/shop/sign", params={"user": "ada"})
+    assert signed.status_code == 200, (signed.text, first.log()[-2000:])
+    token = signed.json()["token"]
+    assert second.get("/shop/check", headers={"X-Token": token}).json() == {"sub": "ada"}
+    assert second.get("/shop/check", headers={"X-Token": token[:-2] + "xx"}).json() == {"sub": None}
