@@ -29,6 +29,10 @@ CHECK_TIMEOUT = 1.0
 Check = Callable[[], Awaitable[Any]]
 
 
+class NotReady(Exception):
+    """Raised by a check that answers but is not ready yet; its message is the reason reported."""
+
+
 class Health:
     """The node's health: `draining` is set by the host when it starts to stop; `checks` are the
     dependencies readiness pings, by the name a failing one is reported under."""
@@ -57,7 +61,9 @@ class Health:
             *(asyncio.wait_for(check(), CHECK_TIMEOUT) for check in checks.values()), return_exceptions=True
         )
         for name, result in zip(checks, results, strict=True):
-            if isinstance(result, BaseException):
+            if isinstance(result, NotReady):
+                reasons.append(str(result))
+            elif isinstance(result, BaseException):
                 detail = str(result) or f"no answer within {CHECK_TIMEOUT:g} s"
                 log.warning("not ready: %s does not answer (%s)", name, detail)
                 reasons.append(f"{name} unreachable")

@@ -30,7 +30,7 @@ from typing import Any
 from .. import __version__
 from ..engine.loader import is_app_dir
 from ..engine.permissions import read_grants
-from ..errors import GingeeError
+from ..health import NotReady
 from ..lifecycle.package import Package, PackageLimits, app_files, build_manifest, pack
 from ..lifecycle.switch import ProjectLock
 from .registry import Entry, Registry
@@ -108,7 +108,7 @@ class FleetNode:
         """Readiness: the fleet's Redis answers and this node has caught up with the registry once."""
         await self.redis.ping()
         if not self.synced:
-            raise GingeeError("not caught up with the registry yet")
+            raise NotReady("fleet catching up")
 
     def heartbeat(self) -> dict[str, Any]:
         apps = {}

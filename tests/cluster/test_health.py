@@ -79,3 +79,19 @@ def test_health_paths_are_not_an_app(tmp_path, nodes) -> None:
     nodes.append(node)
     assert node.get("/_gingee/health/other").status_code == 404
     assert json.loads(node.get("/_gingee/health").text)["pid"] == node.proc.pid
+
+
+def test_a_fleet_node_booted_without_its_redis_serves_but_is_not_ready_until_it_caught_up(tmp_path, nodes):
+    redis = PrivateRedis(tmp_path / "redis")  # not started yet
+    config = {"cluster": {"name": "solo", "redis": {"url": redis.url}, "sync_interval_ms": 200}}
+    node = Node(project(tmp_path, config)).start()
+    nodes.append(node)
+    try:
+        answer = node.get("/_gingee/health/ready")
+        assert (answer.status_code, answer.json()["reasons"]) == (503, ["fleet redis unreachable"])
+        assert node.get("/a/hi").text == "hi"  # what it has on disk still answers
+        redis.start()
+        node.wait_until(lambda: node.get("/_gingee/health/ready").status_code == 200, "catch up and be ready")
+        assert node.get("/_gingee/health").json()["node"].endswith(f":{node.proc.pid}")  # hostname:pid
+    finally:
+        redis.stop()

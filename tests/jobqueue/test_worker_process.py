@@ -1,10 +1,11 @@
 """`gingee worker` as real processes on a real Redis: at-least-once under SIGKILL, SIGTERM drain, cron
-ticks fired once with two workers, fail-closed start."""
+ticks fired once with two workers (of one folder, or of two hosts' copies), fail-closed start."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -169,16 +170,20 @@ async def test_sigterm_drains_running_jobs(
         assert await late.status() is queue.JobStatus.queued
 
 
+@pytest.mark.parametrize("hosts", ["one folder", "two hosts"])
 async def test_schedule_ticks_run_once_with_two_workers(
-    project_dir: Callable[..., Path], spawn_worker: type[WorkerProcess], redis_url: str, arq_keys: str
-) -> None:
+    project_dir: Callable[..., Path], spawn_worker: type[WorkerProcess], redis_url: str, arq_keys: str,
+    hosts: str,
+) -> None:  # fmt: skip
+    """Two workers of one project folder, or of two copies of it (two hosts of a fleet): each tick once."""
     schedules = [
         {"name": "every-second", "cron": "* * * * * *", "target": {"job": "tick"}},
         {"name": "script", "cron": "*/1 * * * * *", "timezone": "Europe/Paris",
          "target": {"script": "tasks/tick.py"}},
     ]  # fmt: skip
     path = project_dir(app={"schedules": schedules})
-    first, second = spawn_worker(path), spawn_worker(path)
+    other = path if hosts == "one folder" else Path(shutil.copytree(path, path.parent / "host-2"))
+    first, second = spawn_worker(path), spawn_worker(other)
     first.wait_for(READY)
     second.wait_for(READY)
     both_ready_ms = time.time() * 1000
