@@ -27,12 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from .. import __version__
 from ..engine.loader import is_app_dir
 from ..engine.permissions import read_grants
+from ..errors import GingeeError
 from ..health import NotReady
 from ..lifecycle.package import Package, PackageLimits, app_files, build_manifest, pack
-from ..lifecycle.switch import ProjectLock
+from ..lifecycle.switch import Busy, ProjectLock
 from .registry import Entry, Registry
 from .settings import FleetSettings
 
@@ -86,7 +89,13 @@ class FleetNode:
     async def start(self) -> None:
         """Note what this node serves, then follow the registry and beat in the background."""
         for name in self.project.apps:
-            self.served[name] = await asyncio.to_thread(self._local_state, name)
+            try:
+                state = await asyncio.to_thread(self._local_state, name)
+            except (GingeeError, OSError) as exc:  # e.g. a symlink a package may not hold
+                log.warning("fleet: app '%s' cannot be compared with the registry: %s", name, exc)
+                continue
+            if state is not None:
+                self.served[name] = state
         self._tasks = [
             asyncio.create_task(self._follow(), name="gingee-fleet-follow"),
             asyncio.create_task(self._beat(), name="gingee-fleet-beat"),
@@ -185,6 +194,8 @@ class FleetNode:
             try:
                 await self._apply(entry)
                 self.failed.pop(name, None)
+            except (RedisError, OSError, Busy):
+                raise  # the registry went away, or an operator holds the lock: the follower tries again
             except Exception as exc:
                 why = str(exc) or type(exc).__name__
                 log.error(

@@ -239,9 +239,11 @@ class AppsApiHandler(tornado.web.RequestHandler):
             changed = False
         self._audit_refusal(path, status, body)
         fleet = self.project.shared.get("fleet")
+        published = False
         if changed and status < 400 and fleet is not None:
             status, body = await self._publish(fleet, body, status)
-        elif changed and self.worker:
+            published = status < 400  # this host's other workers follow the registry too
+        if changed and self.worker and not published:
             os.kill(os.getppid(), signal.SIGHUP)  # the supervisor has every worker reload its apps
         self._reply(status, body)
 
