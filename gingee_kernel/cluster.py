@@ -1,5 +1,5 @@
-"""`gingee serve --workers N`: the parent binds the port, forks N workers that serve on it, and keeps N
-alive until SIGTERM or SIGINT.
+"""`gingee serve --workers N`: the parent reserves the port, forks N workers that each listen on it with
+SO_REUSEPORT (see `_reserve`), and keeps N alive until SIGTERM or SIGINT.
 
 The parent sets `PROMETHEUS_MULTIPROC_DIR` (a fresh private folder, unless the user set one) before
 prometheus-client is imported anywhere in the process, so every worker records its series to files that
@@ -203,7 +203,8 @@ def serve_cluster(project_dir: Path, *, workers: int, host: str | None, port: in
         config = load_server_config(project_dir)
         host = host or config["server"]["host"]
         port = config["server"]["port"] if port is None else port
-        sockets = tornado.netutil.bind_sockets(port, host)
+        reuse = hasattr(socket, "SO_REUSEPORT")
+        sockets = _reserve(port, host) if reuse else tornado.netutil.bind_sockets(port, host)
         bound = sockets[0].getsockname()[1]
         print(
             f"gingee: serving {project_dir.resolve()} on http://{host}:{bound}/ "
@@ -222,9 +223,8 @@ def serve_cluster(project_dir: Path, *, workers: int, host: str | None, port: in
 
         def work(number: int) -> int:
             try:
-                asyncio.run(
-                    serve(project_dir, dev=False, host=host, port=bound, sockets=sockets, worker=number)
-                )
+                own = tornado.netutil.bind_sockets(bound, host, reuse_port=True) if reuse else sockets
+                asyncio.run(serve(project_dir, dev=False, host=host, port=bound, sockets=own, worker=number))
             except (GingeeError, OSError, ValueError) as exc:  # cannot start: config, Redis, files
                 print(f"gingee: worker {number}: {exc}", file=sys.stderr, flush=True)
                 return BOOT_FAILED
@@ -238,6 +238,29 @@ def serve_cluster(project_dir: Path, *, workers: int, host: str | None, port: in
     finally:
         if owned:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reserve(port: int, host: str) -> list[socket.socket]:
+    """Hold `host:port` for the workers without listening on it: sockets bound with SO_REUSEPORT, so
+    each worker binds and listens on a socket of its own at the same address, and the kernel spreads new
+    connections over the workers' sockets evenly. (With one shared listening socket, whichever worker
+    wakes first accepts a whole burst of connections, and keep-alive clients stay on it: measured here,
+    2 workers then served 1.0x to 1.9x of one, from run to run.) The parent's sockets never listen, so no
+    connection waits on them."""
+    listening = tornado.netutil.bind_sockets(port, host, reuse_port=True)  # resolves host and port 0
+    try:
+        held = []
+        for sock in listening:
+            hold = socket.socket(sock.family, socket.SOCK_STREAM)
+            hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if sock.family == socket.AF_INET6:
+                hold.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            hold.bind(sock.getsockname())
+            held.append(hold)
+        return held
+    finally:
+        _close(listening)
 
 
 def _close(sockets: list[socket.socket]) -> None:

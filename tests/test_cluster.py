@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -183,3 +184,28 @@ def test_bad_worker_counts_are_argparse_errors(value: str, capsys) -> None:
 def test_dev_is_refused_with_several_workers(make_project, capsys) -> None:
     assert main(["serve", str(make_project(FILES)), "--dev", "--workers", "2"]) == 2
     assert "drop --dev to serve with --workers 2" in capsys.readouterr().err
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on `port` (/proc/net/tcp{,6}: state 0A is LISTEN)."""
+    found = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                found += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return found
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux/BSD only")
+def test_each_worker_listens_on_its_own_socket(cluster) -> None:
+    """Each worker listens on a SO_REUSEPORT socket of its own, and the kernel spreads connections over
+    them. (With one shared socket, the first worker to wake accepts a whole burst of connections, such as
+    a load generator's or a proxy's pool, and keep-alive clients stay on it: bench/workers_scale.py.)"""
+    running = cluster()
+    running.pids_until(lambda pids: len(pids) == 2)
+    assert listening_sockets(running.port) == 2
+    victim = running.pid()
+    os.kill(victim, signal.SIGKILL)
+    running.pids_until(lambda pids: len(pids) == 2 and victim not in pids)  # the replacement listens too
+    assert listening_sockets(running.port) == 2
