@@ -46,6 +46,7 @@ __all__ = [
     "PermissionDenied",
     "App",
     "ServiceUnavailable",
+    "fleet_view",
     "__version__",
     *_MODULES,
 ]
@@ -63,6 +64,10 @@ def __getattr__(name: str) -> Any:
         from .notebook import App
 
         return App
+    if name == "fleet_view":
+        from .notebook.fleet_view import fleet_view
+
+        return fleet_view
     if name == "plugins":
         module = importlib.import_module(".plugins", __name__)
         globals()[name] = module
