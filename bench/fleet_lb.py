@@ -21,6 +21,7 @@ cannot be faster than one node: the figures show the LB's cost, not a cluster's 
 
 Usage: python bench/fleet_lb.py [--duration 10] [--connections 32] [--threads 1] [--warmup 2] [--rounds 1]
                                 [--kill-duration 6] [--kill-after 2] [--inter-ms 200] [--retries 0]
+                                [--retry-on "conn-failure empty-response response-timeout"]
                                 [--tool auto|wrk|python] [--json]
 """
 
@@ -160,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-after", type=float, default=2.0, help="SIGKILL a node this far into it")
     parser.add_argument("--inter-ms", type=int, default=200, help="HAProxy health check interval")
     parser.add_argument("--retries", type=int, default=0, help="HAProxy retries (with redispatch when > 0)")
+    parser.add_argument(
+        "--retry-on", default=None, help='HAProxy retry-on, e.g. "conn-failure empty-response"'
+    )
     parser.add_argument("--project", type=Path, default=REPO / "examples", help="project to serve")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto", help="load tool")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
@@ -189,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             inter_ms=args.inter_ms,
             retries=args.retries,
             redispatch=args.retries > 0,
+            retry_on=args.retry_on,
         ).start()
         proxy.wait_until(set(nodes))
         if use_wrk:
@@ -198,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"tool: {tool}; {len(nodes)} nodes (1 process each, own project copy) behind HAProxy on "
             f":{proxy.port}; health check GET {path} every {args.inter_ms} ms, fall {proxy.fall} "
-            f"rise {proxy.rise}; retries {args.retries}{' + redispatch' if args.retries else ''}",
+            f"rise {proxy.rise}; retries {args.retries}{' + redispatch' if args.retries else ''}"
+            f"{f'; retry-on {args.retry_on}' if args.retry_on else ''}",
             flush=True,
         )
         print(

@@ -1,7 +1,7 @@
 """Three `gingee serve` nodes behind a real HAProxy (Debian's), health-checked on
 /_gingee/health/ready: an upgrade sent through the balancer reaches every node; a node that starts later
 with an old version takes traffic only once it serves the fleet's; a SIGTERM'd node drains with no client
-failure; a kill -9'd node costs clients at most the requests it had in flight."""
+failure; a kill -9'd node costs clients nothing when the balancer may retry a GET elsewhere."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from gingee_kernel.lifecycle.client import deploy
 
 from .fleet import TOKEN, Fleet
 
-CLIENTS = 4  # concurrent clients in the load below: at most one request each is in flight
+CLIENTS = 4  # concurrent clients in the load below
 
 
 class Load:
@@ -124,8 +124,13 @@ def test_sigterm_drains_a_node_out_of_the_balancer_without_client_failures(fleet
     assert load.answers["1.0.0"] > 0
 
 
-def test_kill_9_costs_clients_at_most_the_requests_in_flight(fleet, haproxy):
-    running, proxy = balanced(fleet, haproxy, retries=1, redispatch=True)
+def test_kill_9_costs_clients_nothing_when_the_balancer_may_retry(fleet, haproxy):
+    """A GET whose node died before answering is retried on another node (`retry-on conn-failure
+    empty-response`, `option redispatch`), so clients see no failure. Without `empty-response`, a request
+    sent on a pooled connection to the dead node fails (a few per kill here: bench/fleet_lb.py counts
+    them)."""
+    retry_on = "conn-failure empty-response response-timeout"
+    running, proxy = balanced(fleet, haproxy, retries=2, redispatch=True, retry_on=retry_on)
     running.start()
     proxy.wait_until({"n1", "n2", "n3"})
     load = Load(proxy.url("/shop/version"))
@@ -139,5 +144,5 @@ def test_kill_9_costs_clients_at_most_the_requests_in_flight(fleet, haproxy):
         while load.total() < seen + 50:
             time.sleep(0.02)
     print(f"client failures: {len(load.failures)} of {load.total()} requests ({Counter(load.failures)})")
-    assert len(load.failures) <= CLIENTS, load.failures
+    assert load.failures == []
     assert load.answers["1.0.0"] > 100
