@@ -46,8 +46,14 @@ def announce(project: Path | str, app: str, op: str) -> int:
         return 0
 
     async def work(registry: Any, settings: Any) -> int:
+        from .packages import package_store
+
         node = f"cli@{settings.node_id}"
-        return await publish(registry, project_dir, config, app, op=op, who="cli", node=node)
+        packages = package_store(config, registry)
+        try:
+            return await publish(registry, packages, project_dir, config, app, op=op, who="cli", node=node)
+        finally:
+            await packages.close()
 
     try:
         rev = asyncio.run(_with_registry(config, work))

@@ -36,6 +36,7 @@ from ..errors import GingeeError
 from ..health import NotReady
 from ..lifecycle.package import Package, PackageLimits, app_files, build_manifest, pack
 from ..lifecycle.switch import Busy, ProjectLock
+from .packages import PackageStore, package_store
 from .registry import Entry, Registry
 from .settings import FleetSettings
 
@@ -75,6 +76,7 @@ class FleetNode:
         self.node_id = settings.node_id
         self.redis = client(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         self.registry = Registry(self.redis, settings.prefix)
+        self.packages = package_store(project.config, self.registry)
         self.served: dict[str, State] = {}
         self.failed: dict[str, tuple[int, str]] = {}  # app -> (entry rev, why it did not apply)
         self.synced = False
@@ -110,6 +112,8 @@ class FleetNode:
                 await task
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.registry.leave(self.node_id), 2)
+        with contextlib.suppress(Exception):
+            await self.packages.close()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
@@ -194,8 +198,8 @@ class FleetNode:
             try:
                 await self._apply(entry)
                 self.failed.pop(name, None)
-            except (RedisError, OSError, Busy):
-                raise  # the registry went away, or an operator holds the lock: the follower tries again
+            except (RedisError, OSError, Busy, _Unavailable):
+                raise  # the registry or the packages went away, or an operator holds the lock: try again
             except Exception as exc:
                 why = str(exc) or type(exc).__name__
                 log.error(
@@ -231,7 +235,10 @@ class FleetNode:
                 if error is not None:
                     raise LifecycleError(f"did not load: {error}")
             else:
-                data = await self.registry.package(entry.hash or "")
+                try:
+                    data = await self.packages.get(entry.hash or "")
+                except Exception as exc:
+                    raise _Unavailable(f"the {self.packages.name} package store: {exc}") from exc
                 if data is None:
                     raise LifecycleError(f"package {entry.hash} is not in the registry")
                 with lifecycle.open(data, label=f"{name} rev {entry.rev}") as package:
@@ -271,18 +278,32 @@ class FleetNode:
         else:
             self.served[name] = state
         project, config = self.project, self.project.config
-        return await publish(self.registry, project.dir, config, name, op=op, who=who, node=self.node_id)
+        return await publish(
+            self.registry, self.packages, project.dir, config, name, op=op, who=who, node=self.node_id
+        )
+
+
+class _Unavailable(Exception):
+    """The package store could not be read: worth another try, not a verdict on the package."""
 
 
 async def publish(
-    registry: Registry, project_dir: Path, config: dict[str, Any], name: str, *, op: str, who: str, node: str
+    registry: Registry,
+    packages: PackageStore,
+    project_dir: Path,
+    config: dict[str, Any],
+    name: str,
+    *,
+    op: str,
+    who: str,
+    node: str,
 ) -> int:
     """Publish the project's app `name` (or its removal, when it is gone) and its grants."""
     live = project_dir / config["web_root"] / name
     entry: dict[str, Any] = {"op": op, "who": who, "node": node, "at": round(time.time(), 3)}
-    package = None
     if is_app_dir(live):
         package, manifest = await asyncio.to_thread(package_bytes, live)
+        await packages.put(manifest["sha256"], package)
         grants_file = project_dir / config["permissions_file"]
         entry.update(
             version=manifest["version"],
@@ -292,7 +313,7 @@ async def publish(
         )
     else:
         entry.update(version=None, hash=None, granted=[], removed=True)
-    rev = await registry.publish(name, entry, package)
+    rev = await registry.publish(name, entry)
     log.info("fleet: published app '%s' (%s) as rev %d", name, op, rev)
     return rev
 

@@ -7,8 +7,9 @@ Keys, under the fleet's prefix (`gingee:fleet:{NAME}:`):
   `granted` (the permissions the app holds), `removed`, and who published it (`op`, `node`, `who`, `at`).
 - `rev`: the registry's revision, raised by one at every publication; each entry carries the revision
   that wrote it, so the newest publication of an app wins everywhere.
-- `pkg:<hash>`: a package (`.gin` bytes), content-addressed. The package an entry names is kept; the one
-  it replaced expires after `PACKAGE_GRACE` seconds (nodes still fetching it have that long).
+- `pkg:<hash>`: a package (`.gin` bytes), content-addressed, unless the packages live in S3
+  (packages.py). The package an entry names is kept; the one it replaced expires after `PACKAGE_GRACE`
+  seconds (nodes still fetching it have that long).
 - `nodes`: a hash, node id -> its last heartbeat (JSON).
 - `events`: the pub/sub channel announcing each publication (`{"app", "rev"}`). Announcements are only a
   prompt: a node compares its apps with the `apps` hash, so a missed one is caught up on the next check.
@@ -113,10 +114,8 @@ class Registry:
     async def package(self, content_hash: str) -> bytes | None:
         return await self.redis.get(self.package_key(content_hash))
 
-    async def publish(self, app: str, entry: dict[str, Any], package: bytes | None) -> int:
-        """Store the package (if any) and the entry, announce it; the new revision."""
-        if package is not None:
-            await self.redis.set(self.package_key(entry["hash"]), package)
+    async def publish(self, app: str, entry: dict[str, Any]) -> int:
+        """Write the entry (its package stored already) and announce it; the new revision."""
         keys = [self.apps_key, self.rev_key, self.events]
         args = [app, json.dumps(entry), f"{self.prefix}pkg:", PACKAGE_GRACE]
         return int(await self._publish(keys=keys, args=args))

@@ -50,11 +50,19 @@ def shop_files(version: str, extra: dict[str, Any] | None = None) -> dict[str, A
 class Fleet:
     """N nodes of one fleet; `nodes[i]` is host i (its folder is `root/n<i+1>`)."""
 
-    def __init__(self, root: Path, redis_url: str, count: int, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        redis_url: str,
+        count: int,
+        extra: dict[str, Any] | None = None,
+        cluster: dict[str, Any] | None = None,
+    ) -> None:
         self.root = root
         self.redis_url = redis_url
         self.name = f"t{uuid.uuid4().hex[:10]}"
         self.extra = extra or {}
+        self.cluster = cluster or {}
         self.nodes = [self.node(f"n{i + 1}") for i in range(count)]
 
     def config(self, node_id: str) -> dict[str, Any]:
@@ -65,6 +73,7 @@ class Fleet:
             "heartbeat_ms": 200,
             "stale_after_ms": 1500,
             "sync_interval_ms": 500,
+            **self.cluster,
         }
         return {"cluster": cluster, "admin": {"token": TOKEN}, **self.extra}
 
@@ -105,11 +114,14 @@ class Fleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path, redis_url: str) -> Iterator[Any]:
-    """Factory: `fleet(count)` builds (not starts) a fleet of `count` nodes; all are stopped afterwards."""
+    """Factory: `fleet(count, extra=, cluster=)` builds (not starts) a fleet of `count` nodes (`extra`:
+    more gingee.json; `cluster`: more of its `cluster` section); all are stopped afterwards."""
     made: list[Fleet] = []
 
-    def build(count: int = 3, extra: dict[str, Any] | None = None) -> Fleet:
-        made.append(Fleet(tmp_path, redis_url, count, extra))
+    def build(
+        count: int = 3, extra: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None
+    ) -> Fleet:
+        made.append(Fleet(tmp_path, redis_url, count, extra, cluster))
         return made[-1]
 
     yield build

@@ -179,3 +179,27 @@ def test_a_token_signed_on_one_node_is_good_on_every_node(fleet) -> None:
     token = signed.json()["token"]
     assert second.get("/shop/check", headers={"X-Token": token}).json() == {"sub": "ada"}
     assert second.get("/shop/check", headers={"X-Token": token[:-2] + "xx"}).json() == {"sub": None}
+
+
+def test_packages_can_live_in_an_s3_bucket(fleet, moto_s3) -> None:
+    import uuid
+
+    import redis
+
+    from tests.fixtures.moto import CREDENTIALS, REGION, s3_client
+
+    bucket = f"fleet-{uuid.uuid4().hex[:8]}"
+    s3 = s3_client(moto_s3)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    store = {"bucket": bucket, "prefix": "pk/", "region": REGION, "endpoint_url": moto_s3, "path_style": True,
+             "access_key_id": CREDENTIALS["aws_access_key_id"],
+             "secret_access_key": CREDENTIALS["aws_secret_access_key"]}  # fmt: skip
+    running = fleet(2, cluster={"packages": {"driver": "s3", "s3": store}}).start()
+    deploy(running.app_folder("2.0.0"), running.nodes[0].url(), token=TOKEN)
+    running.wait_for_versions(["2.0.0", "2.0.0"], "serve 2.0.0 from the bucket's package")
+    content = cluster(running.nodes[1])["apps"]["shop"]["hash"]
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == [f"pk/_fleet/{running.name}/{content}.gin"]
+    client = redis.Redis.from_url(running.redis_url)
+    assert list(client.scan_iter(match=f"gingee:fleet:{{{running.name}}}:pkg:*")) == []  # none in Redis
+    client.close()
