@@ -48,6 +48,8 @@ class AppRuntime:
         self.public: bool = bool(config.get("public", False))
         self.maintenance: bool = bool(config.get("maintenance", False))
         self.pipeline: Any = None
+        #: Its code runs in a worker process (isolation/): in this one only routing and static files.
+        self.isolated = False
 
     def on_close(self, hook: CloseHook) -> None:
         """Run `hook` (sync or async) when the app is unloaded or reloaded."""

@@ -126,7 +126,7 @@ class Engine:
                     await self.project.refresh(name)
             run = self._route(incoming, response, exchange)
             if run is not None:
-                await self._run(*run, response)
+                await self._run(*run, response, incoming)
         except HttpError as error:
             if exchange is not None:
                 exchange.error = error.code
@@ -177,7 +177,7 @@ class Engine:
 
     def _route(
         self, incoming: Incoming, response: Response, exchange: Exchange | None
-    ) -> tuple[AppPipeline, Target, Request] | None:
+    ) -> tuple[AppPipeline, Target, Request | None] | None:
         """The script to run for `incoming`, or None once `response` holds the answer (redirects, static
         files); raises HttpError for the app-level refusals."""
         path = incoming.path
@@ -212,6 +212,8 @@ class Engine:
             return None
         if exchange is not None:
             exchange.kind, exchange.route = "script", target.pattern
+        if app.isolated:
+            return pipeline, target, None  # its worker builds the request (isolation/worker.py)
         request = Request(
             incoming.method,
             incoming.url,
@@ -225,7 +227,14 @@ class Engine:
         )
         return pipeline, target, request
 
-    async def _run(self, pipeline: AppPipeline, target: Target, request: Request, response: Response) -> None:
+    async def _run(
+        self,
+        pipeline: AppPipeline,
+        target: Target,
+        request: Request | None,
+        response: Response,
+        incoming: Incoming,
+    ) -> None:
         """Run the target within the concurrency caps (503, the global one first) and the app's time
         budget (504): this very task is cancelled when it runs out, unless the reply is streaming."""
         self.gate.enter()
@@ -236,12 +245,18 @@ class Engine:
                 deadlines = self._deadlines
                 if deadlines is None or deadlines.loop is not loop:
                     deadlines = self._deadlines = Deadlines(loop)
+                budget = pipeline.limits.request_timeout
+                if pipeline.app.isolated:  # its worker answers; the host kills it past budget + grace
+                    from ..isolation.host import host_for
+
+                    await host_for(self.project).forward(pipeline.app, incoming, response, budget)
+                    return
                 task = asyncio.current_task(loop)
                 assert task is not None
-                budget = pipeline.limits.request_timeout
                 entry = _Deadline(deadlines.clock() + budget, task, response)
                 deadlines.add(entry)
                 try:
+                    assert request is not None
                     with set_deadline(time.monotonic() + budget):
                         await pipeline.run(target, request, response)
                 except asyncio.CancelledError:

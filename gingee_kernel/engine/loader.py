@@ -129,17 +129,29 @@ async def load_app(
     shared: dict[str, Any],
     executor: Executor,
     dev: bool,
+    isolated: bool = False,
+    resolved: dict[str, Any] | None = None,
+    grants: frozenset[str] | None = None,
 ) -> AppRuntime:
-    """Load, validate and start one app; raises GingeeError (with file, pointer, expected) if it can't."""
+    """Load, validate and start one app; raises GingeeError (with file, pointer, expected) if it can't.
+
+    `isolated`: the app runs in a worker process (isolation/), so here, in the master, none of its code
+    runs: no startup script, no plugin, and its scripts cannot be imported (IsolatedScripts). In that
+    worker, `resolved` and `grants` are the app.json and grants the master resolved (the worker sees
+    neither the secrets' sources nor the permissions file)."""
     name = root.name
     config, routes, pmft = read_manifests(root, project_dir)
-    roots = [project_dir / r for r in server_config["secrets"]["file_roots"]]
     app_label = str((root / "box" / "app.json").relative_to(project_dir))
-    try:
-        config = resolve_secrets(config, file_roots=roots)
-    except GingeeError as exc:
-        raise ManifestError(app_label, "", str(exc)) from None
-    grants = grants_for(name, pmft, project_dir / server_config["permissions_file"], dev=dev)
+    if resolved is not None:
+        config = resolved
+    else:
+        roots = [project_dir / r for r in server_config["secrets"]["file_roots"]]
+        try:
+            config = resolve_secrets(config, file_roots=roots)
+        except GingeeError as exc:
+            raise ManifestError(app_label, "", str(exc)) from None
+    if grants is None:
+        grants = grants_for(name, pmft, project_dir / server_config["permissions_file"], dev=dev)
     app = AppRuntime(
         name, root, config, server_config, grants, project_dir=project_dir, shared=shared, dev=dev
     )
@@ -149,10 +161,17 @@ async def load_app(
     startup = script_list(app.box, config.get("startup_scripts", []), app_label, "startup_scripts")
     limits = app_limits(name, server_config, config)
     hidden = set(startup) | background_scripts(app.box, config)
+    if isolated:
+        from ..isolation.scripts import IsolatedScripts
+
+        scripts: ScriptLoader = IsolatedScripts(name, app.box)
+    else:
+        scripts = ScriptLoader(name, app.box, watch=dev)
+    app.isolated = isolated
     app.pipeline = AppPipeline(
         app,
         router,
-        ScriptLoader(name, app.box, watch=dev),
+        scripts,
         includes,
         limits,
         executor,
@@ -160,6 +179,8 @@ async def load_app(
         login=login_settings(app, app_label),
     )
     app.pipeline.hidden |= websocket_scripts(app.box, config, app_label)
+    if isolated:
+        return app
     try:
         if config.get("plugins"):
             from ..plugin_host.loader import load_plugins, start_plugins

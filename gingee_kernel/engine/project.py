@@ -128,6 +128,10 @@ class Project:
                     await _drain(old)
                     old.pipeline.scripts.reload()
                     await old.close()
+                    if old.isolated:  # its worker holds the old code and config: the next request starts anew
+                        from ..isolation.host import host_for
+
+                        await host_for(self).retire(name)
                 self.errors.pop(name, None)
                 try:
                     change()
@@ -160,6 +164,7 @@ class Project:
                 shared=self.shared,
                 executor=self.executor,
                 dev=self.dev,
+                isolated=self.isolates(root),
             )
         except GingeeError as exc:
             record_app_load_error(name)
@@ -172,7 +177,31 @@ class Project:
             log.exception("app '%s' was not loaded", name)
             return
         self.apps[name] = app
-        log.info("app '%s' loaded (grants: %s)", name, ", ".join(sorted(app.grants)) or "none")
+        if app.isolated:
+            from ..isolation.host import host_for
+
+            host_for(self)  # its requests and jobs go to a worker process, started on first use
+        log.info(
+            "app '%s' loaded%s (grants: %s)",
+            name,
+            ", isolated in a worker process" if app.isolated else "",
+            ", ".join(sorted(app.grants)) or "none",
+        )
+
+    def isolates(self, root: Path) -> bool:
+        """Whether the app in `root` runs in a worker process (gingee.json or its app.json `isolation`)."""
+        from ..isolation.settings import IsolationSettings
+
+        settings = self.shared.get("isolation_settings")
+        if settings is None:
+            settings = self.shared["isolation_settings"] = IsolationSettings.from_config(self.config)
+        asks = False
+        with contextlib.suppress(OSError, ValueError):
+            asks = b'"isolation"' in (root / "box" / "app.json").read_bytes()
+        if not asks:
+            return settings.isolated(root.name)
+        config = manifest.load("app", root / "box" / "app.json", str(root / "box" / "app.json"))
+        return settings.isolated(root.name, config)
 
     def _manifest_mtime(self, root: Path) -> float:
         box = root / "box"

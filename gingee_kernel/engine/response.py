@@ -69,7 +69,7 @@ def encode_body(data: Any, content_type: str | None) -> tuple[bytes, str]:
 class Response:
     """Status, headers, cookies and body of the reply; `send` may be called once."""
 
-    __slots__ = ("_cookies", "_stream", "_transport", "body", "headers", "sent", "status")
+    __slots__ = ("_cookies", "_raw_cookies", "_stream", "_transport", "body", "headers", "sent", "status")
 
     def __init__(self, transport: Transport | None = None) -> None:
         self.status = 200
@@ -77,6 +77,7 @@ class Response:
         self.body: bytes | None = None
         self.sent = False
         self._cookies: SimpleCookie | None = None
+        self._raw_cookies: list[str] | None = None
         self._transport = transport
         self._stream = False
 
@@ -144,18 +145,25 @@ class Response:
         self.headers["Location"] = url
         self.send(b"", status=status, content_type="text/plain")
 
+    def add_set_cookie(self, line: str) -> None:
+        """Add a Set-Cookie header line as it is (a reply relayed from an isolated app's worker)."""
+        if self._raw_cookies is None:
+            self._raw_cookies = []
+        self._raw_cookies.append(line)
+
     def header_lines(self) -> list[tuple[str, str]]:
         """Every header to send, Set-Cookie lines included."""
         lines = list(self.headers.items())
-        if self._cookies:
+        if self._cookies or self._raw_cookies:
             lines.extend(self.cookie_lines())
         return lines
 
     def cookie_lines(self) -> list[tuple[str, str]]:
         """The Set-Cookie header lines of the cookies set or deleted (empty if none)."""
-        if not self._cookies:
-            return []
-        return [("Set-Cookie", m.OutputString()) for m in self._cookies.values()]
+        lines = [("Set-Cookie", line) for line in self._raw_cookies or ()]
+        if self._cookies:
+            lines.extend(("Set-Cookie", m.OutputString()) for m in self._cookies.values())
+        return lines
 
     async def stream(self, status: int = 200, content_type: str = "text/event-stream; charset=utf-8") -> None:
         """Start a streamed reply (server-sent events by default); then `write`/`write_sse`, `end`."""
@@ -167,6 +175,20 @@ class Response:
         self.headers["Content-Type"] = content_type
         self.headers.setdefault("Cache-Control", "no-cache, no-transform")
         self.headers.setdefault("X-Accel-Buffering", "no")
+        self.sent = True
+        self._stream = True
+        await self._transport.start(status, self.header_lines())
+
+    async def stream_relayed(self, status: int, lines: list[tuple[str, str]]) -> None:
+        """Start a streamed reply with the status and header lines an isolated app's worker sent."""
+        if self._transport is None:
+            raise RuntimeError("this host cannot stream responses")
+        self.status = status
+        for name, value in lines:
+            if name.lower() == "set-cookie":
+                self.add_set_cookie(value)
+            else:
+                self.headers[name] = value
         self.sent = True
         self._stream = True
         await self._transport.start(status, self.header_lines())

@@ -64,6 +64,8 @@ class JobRunner:
             return self._dead(app_name, spec, str(PermissionDenied(app_name, "queue")))
         if app.maintenance:
             return Outcome("later", defer=MAINTENANCE_DELAY)
+        if app.isolated:
+            return await self._in_worker(app, spec, attempt)
         try:
             func = handlers.load(app, handlers.find(app, spec.name))
         except Exception as exc:
@@ -104,6 +106,18 @@ class JobRunner:
         metrics.record_job_duration(app_name, spec.name, time.perf_counter() - started)
         metrics.record_job(app_name, spec.name, "succeeded")
         return Outcome("done", value=value)
+
+    async def _in_worker(self, app: AppRuntime, spec: JobSpec, attempt: int) -> Outcome:
+        """The attempt, run by the isolated app's worker process (isolation/host.py); a worker that ends
+        or overruns mid-job fails the attempt, which is retried like any other failure."""
+        host = app.shared["isolation"]
+        kind, value, error, defer = await host.attempt(app, spec, attempt, self.job_timeout)
+        if kind == "failed":
+            app.log.error(
+                "job %s %s attempt %d/%d failed: %s", spec.name, spec.id, attempt, spec.attempts, error
+            )
+            return self._failed(app.name, spec, attempt, str(error))
+        return Outcome(kind, value=value, error=error, defer=defer)
 
     async def _call(self, app: AppRuntime, func: handlers.JobFunction, g: G) -> Any:
         """Run the handler as `app`; past the job timeout, cancel this very task (no extra task per job)

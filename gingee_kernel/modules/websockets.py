@@ -13,6 +13,7 @@ each connection as a `Socket`. Needs the `websockets` grant.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..engine.app import AppRuntime
@@ -36,6 +37,12 @@ def _hub(app: AppRuntime) -> Hub:
     return hub_for(app.shared, app.server_config)
 
 
+async def _value(result: Any) -> Any:
+    """What a hub returned: at once from this process's hub, awaited from an isolated app's (a call back
+    to the master that holds the sockets, isolation/remote.py)."""
+    return await result if inspect.isawaitable(result) else result
+
+
 def _room(room: str) -> str:
     if not isinstance(room, str) or not room:
         raise TypeError("websockets: a room is a non-empty string")
@@ -46,23 +53,23 @@ async def to_room(room: str, data: Any) -> int:
     """Send `data` to every socket of the current app in `room`; how many in this process got it."""
     app = require("websockets")
     payload, binary = encode(data)
-    return _hub(app).broadcast(app.name, _room(room), payload, binary)
+    return await _value(_hub(app).broadcast(app.name, _room(room), payload, binary))
 
 
 async def to_app(data: Any) -> int:
     """Send `data` to every socket of the current app; how many in this process got it."""
     app = require("websockets")
     payload, binary = encode(data)
-    return _hub(app).broadcast(app.name, None, payload, binary)
+    return await _value(_hub(app).broadcast(app.name, None, payload, binary))
 
 
 async def room_size(room: str) -> int:
     """How many sockets of the current app are in `room`, in this process."""
     app = require("websockets")
-    return _hub(app).room_size(app.name, _room(room))
+    return await _value(_hub(app).room_size(app.name, _room(room)))
 
 
 async def connection_count() -> int:
     """How many sockets of the current app are open, in this process."""
     app = require("websockets")
-    return _hub(app).connection_count(app.name)
+    return await _value(_hub(app).connection_count(app.name))

@@ -1,0 +1,44 @@
+"""Requests to an isolated app are answered by its worker process, exactly as in process."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+from .conftest import app_files
+
+HELLO = """
+import os
+
+async def handle(g):
+    g.response.set_cookie("seen", "1")
+    g.response.set_header("X-Worker", str(os.getpid()))
+    return {"pid": os.getpid(), "method": g.request.method, "body": g.request.body,
+            "query": g.request.query, "app": g.app.name}
+"""
+
+
+def test_an_isolated_app_answers_from_its_own_process(isolated, client: httpx.Client) -> None:
+    server = isolated(
+        {
+            **app_files("iso", {"hello.py": HELLO}),
+            **app_files("inproc", {"hello.py": HELLO}),
+            "web/iso/index.html": "<h1>static</h1>",
+        },
+        isolation={"mode": "process", "apps": ["iso"]},
+    )
+    reply = client.post(server.url("/iso/hello?x=1"), json={"a": [1, 2]})
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert data["pid"] != os.getpid()
+    assert data == {"pid": data["pid"], "method": "POST", "body": {"a": [1, 2]}, "query": {"x": "1"}, "app": "iso"}
+    assert reply.headers["X-Worker"] == str(data["pid"])
+    assert reply.cookies["seen"] == "1"
+    # the same worker answers the next request; the other app runs in the server's own process
+    assert client.get(server.url("/iso/hello")).json()["pid"] == data["pid"]
+    assert client.get(server.url("/inproc/hello")).json()["pid"] == os.getpid()
+    # static files are served by the master
+    assert client.get(server.url("/iso/index.html")).text == "<h1>static</h1>"
+    # and the box stays private
+    assert client.get(server.url("/iso/box/hello.py")).status_code == 403
