@@ -211,8 +211,8 @@ class WorkerProcess:
             await asyncio.sleep(RSS_INTERVAL)
 
     def _failed(self) -> None:
-        self.failures += 1
-        delay = min(BACKOFF_FIRST * 2 ** (self.failures - 1), BACKOFF_MAX)
+        self.failures += 1  # the first start after a crash is at once; crashing again, it waits longer
+        delay = 0.0 if self.failures == 1 else min(BACKOFF_FIRST * 2 ** (self.failures - 2), BACKOFF_MAX)
         self.next_start = time.monotonic() + delay
 
     def kill(self, reason: str) -> None:
