@@ -167,8 +167,10 @@ class Worker:
 async def _pump_body(exchange: Exchange, stream: BodyStream) -> None:
     """Feed the body frames the master relays into the script's stream."""
     try:
-        while not exchange.ended:
+        while True:
             header, chunk = await exchange.recv()
+            if header.get("k") == "eof":
+                break
             if header.get("k") == "abort":
                 stream.fail(HttpError(int(header.get("st", 400)), str(header["code"]), str(header["reason"])))
                 return
