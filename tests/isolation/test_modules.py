@@ -108,7 +108,15 @@ def test_a_worker_cannot_reach_another_apps_state_through_the_channel(isolated, 
 
 
 PID = "import os\n\ndef handle(g):\n    return {'pid': os.getpid()}\n"
-STATE = "import os\nhits = []\n\ndef handle(g):\n    hits.append(1)\n    return {'pid': os.getpid(), 'hits': len(hits)}\n"
+STATE = """
+import os
+
+hits = []
+
+def handle(g):
+    hits.append(1)
+    return {"pid": os.getpid(), "hits": len(hits)}
+"""
 
 
 def test_a_group_shares_one_worker_and_a_reload_starts_a_new_one(isolated, client: httpx.Client) -> None:
