@@ -65,6 +65,8 @@ class Worker:
             await self.request(exchange, header, payload)
         elif kind == "job":
             await self.job(exchange, header)
+        elif kind in ("ws-auth", "ws-open"):
+            await self.websocket(exchange, header)
         elif kind == "hello":
             errors = await self.hello(header)
             await exchange.send({"k": "ready", "errors": errors, "pid": os.getpid()}, end=True)
@@ -143,6 +145,20 @@ class Worker:
                 for offset in range(0, len(body), CHUNK):
                     await exchange.send({"k": "chunk"}, body[offset : offset + CHUNK])
                 await exchange.send({"k": "fin"}, end=True)
+
+    async def websocket(self, exchange: Exchange, header: Header) -> None:
+        """An isolated app's websocket: its auth hook, or its handler and callbacks (sockets_worker.py)."""
+        from .sockets_worker import authenticate, serve_socket
+
+        assert self.project is not None
+        app = self.project.apps.get(str(header.get("app")))
+        if app is None:
+            await exchange.fail(GingeeError(f"app {header.get('app')!r} is not loaded in this worker"))
+            return
+        if header["k"] == "ws-auth":
+            await exchange.send(await authenticate(app, header["ctx"]), end=True)
+        else:
+            await serve_socket(app, exchange, header)
 
     async def job(self, exchange: Exchange, header: Header) -> None:
         """One attempt of a job of one of our apps; the outcome goes back to the master's queue."""

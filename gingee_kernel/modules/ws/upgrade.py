@@ -147,6 +147,10 @@ def _function(app: AppRuntime, settings: AppSettings, key: str) -> Callable[...,
     kept = in_memory(app, path)
     if kept is not None:
         return kept
+    if app.isolated:  # it runs in the app's worker process; this relays to it
+        from ...isolation.sockets_master import relay_function
+
+        return relay_function(app, key)
     try:
         return app.pipeline.scripts.function(path, "handle")
     except Exception:

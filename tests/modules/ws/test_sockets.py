@@ -21,9 +21,9 @@ def handle(socket, ctx):
 """
 
 
-@pytest.fixture
-def server(make_project, serve):
-    files = {
+def project_files():
+    """The apps these tests run against (tests/isolation runs them again in worker processes)."""
+    return {
         **chat_files("chat", max_message_bytes=1000),
         **chat_files("other"),
         **chat_files("idle", idle_timeout=0.2),
@@ -31,7 +31,11 @@ def server(make_project, serve):
         "web/sync/box/pmft.json": {"permissions": {"mandatory": ["websockets"]}},
         "web/sync/box/ws.py": SYNC_HANDLER,
     }
-    return serve(make_project(files))
+
+
+@pytest.fixture
+def server(make_project, serve):
+    return serve(make_project(project_files()))
 
 
 async def connect(ws, server, path="/chat/ws", token="anon"):

@@ -15,9 +15,14 @@ from gingee_kernel.errors import NoAppContext, PermissionDenied
 from .conftest import chat_files, recv, ws_url
 
 
+def project_files():
+    """The app these tests run against (tests/isolation runs them again in a worker process)."""
+    return chat_files("chat")
+
+
 @pytest.fixture
 def server(make_project, serve):
-    return serve(make_project(chat_files("chat")))
+    return serve(make_project(project_files()))
 
 
 async def tenant_socket(ws, server, token):
