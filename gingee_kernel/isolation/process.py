@@ -143,7 +143,7 @@ class WorkerProcess:
             options.update(user=ids[0], group=ids[1], extra_groups=[])
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-m", "gingee_kernel.isolation.worker",
+                sys.executable, "-I", "-m", "gingee_kernel.isolation",
                 pass_fds=(theirs.fileno(),), env=env, cwd=str(self.cwd), stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True, **options,
             )  # fmt: skip

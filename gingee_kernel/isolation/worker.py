@@ -1,4 +1,4 @@
-"""The isolated worker: `python -m gingee_kernel.isolation.worker`, started by the master (host.py).
+"""The isolated worker: `python -m gingee_kernel.isolation`, started by the master (process.py).
 
 It inherits one end of a socket pair (fd in `GINGEE_ISOLATION_FD`) and nothing else of the master: no
 gingee.json, no other app's config or secrets. The first exchange ("hello") brings what it may know: the
@@ -223,7 +223,3 @@ def main() -> None:
     fd = int(os.environ.pop(FD_VARIABLE))
     asyncio.run(serve(fd))
     sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

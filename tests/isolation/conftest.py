@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.servers import RunningServer
+from tests.modules.ws.conftest import ws  # noqa: F401  (the websocket client fixture, for test_websockets)
 
 Files = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]

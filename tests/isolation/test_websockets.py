@@ -12,7 +12,7 @@ import os
 import pytest
 
 from tests.modules.ws import test_sockets, test_tenants
-from tests.modules.ws.conftest import chat_files, recv, refused, ws, ws_url  # noqa: F401  (ws: a fixture)
+from tests.modules.ws.conftest import chat_files, recv, refused, ws_url
 
 ISOLATED = {"isolation": {"mode": "process"}}
 
