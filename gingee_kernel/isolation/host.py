@@ -232,8 +232,7 @@ class IsolationHost:
         except HttpError as error:
             return "retry", None, f"its worker process is not available: {error.reason}", 1.0
         exchange = channel.open()
-        spec_data = {"id": spec.id, "name": spec.name, "payload": spec.payload, "attempts": spec.attempts,
-                     "backoff": spec.backoff, "enqueued_at": spec.enqueued_at}  # fmt: skip
+        spec_data = _spec(spec)
         try:
             await exchange.send(
                 {"k": "job", "app": app.name, "spec": spec_data, "attempt": attempt, "timeout": timeout},
@@ -259,6 +258,23 @@ class IsolationHost:
         finally:
             channel.finished(exchange)
         return str(header["kind"]), header.get("value"), header.get("error"), float(header.get("defer") or 0)
+
+    async def run_script(self, app: AppRuntime, script: str, spec: JobSpec, timeout: float) -> None:
+        """Run a schedule's target script in the app's worker; raises what went wrong (the scheduler logs
+        it). A worker that overruns the timeout (plus grace) is killed."""
+        worker = self.worker(app.name)
+        channel = await worker.ensure()
+        exchange = channel.open()
+        frame = {"k": "run", "app": app.name, "script": script, "spec": _spec(spec), "timeout": timeout}
+        try:
+            await exchange.send(frame, end=True)
+            try:
+                await asyncio.wait_for(exchange.recv(), timeout + self.settings.grace)
+            except asyncio.TimeoutError:
+                worker.kill("timeout")
+                raise
+        finally:
+            channel.finished(exchange)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     async def retire(self, app: str) -> None:
@@ -287,6 +303,11 @@ def host_for(project: Project) -> IsolationHost:
     if host is None:
         host = project.shared[SHARED_KEY] = IsolationHost(project)
     return host
+
+
+def _spec(spec: JobSpec) -> dict[str, Any]:
+    return {"id": spec.id, "name": spec.name, "payload": spec.payload, "attempts": spec.attempts,
+            "backoff": spec.backoff, "enqueued_at": spec.enqueued_at}  # fmt: skip
 
 
 def _header_pairs(headers: Mapping[str, str]) -> list[tuple[str, str]]:

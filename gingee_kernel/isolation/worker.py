@@ -65,6 +65,8 @@ class Worker:
             await self.request(exchange, header, payload)
         elif kind == "job":
             await self.job(exchange, header)
+        elif kind == "run":
+            await self.run_script(exchange, header)
         elif kind in ("ws-auth", "ws-open"):
             await self.websocket(exchange, header)
         elif kind == "hello":
@@ -159,6 +161,19 @@ class Worker:
             await exchange.send(await authenticate(app, header["ctx"]), end=True)
         else:
             await serve_socket(app, exchange, header)
+
+    async def run_script(self, exchange: Exchange, header: Header) -> None:
+        """A schedule's target script of one of our apps (its error goes back to the master's log)."""
+        assert self.project is not None
+        from ..jobqueue.job import JobSpec
+        from ..jobqueue.schedules import run_schedule_script
+
+        app = self.project.apps.get(str(header.get("app")))
+        if app is None:
+            await exchange.fail(GingeeError(f"app {header.get('app')!r} is not loaded in this worker"))
+            return
+        await run_schedule_script(app, header["script"], JobSpec(**header["spec"]), float(header["timeout"]))
+        await exchange.send({"k": "done"}, end=True)
 
     async def job(self, exchange: Exchange, header: Header) -> None:
         """One attempt of a job of one of our apps; the outcome goes back to the master's queue."""

@@ -130,13 +130,21 @@ class Scheduler:
             log.exception("app '%s': schedule '%s' failed", name, schedule["name"])
 
     async def _run_script(self, app: AppRuntime, schedule: dict[str, Any], job_id: str) -> None:
-        path = box_script(app.box, schedule["target"]["script"])
-        func = app.pipeline.scripts.function(path)
         spec = JobSpec(job_id, schedule["name"], schedule.get("payload"), 1, 0.0)
-        g = G(app.pipeline.info, app.log, job=JobContext(spec, 1))
         timeout = schedule.get("timeout_ms", _DEFAULT_SCRIPT_TIMEOUT * 1000) / 1000
-        with app_context(app):
-            await asyncio.wait_for(app.pipeline.call(func, g), timeout)
+        if app.isolated:  # its worker process runs it (isolation/host.py)
+            await app.shared["isolation"].run_script(app, schedule["target"]["script"], spec, timeout)
+            return
+        await run_schedule_script(app, schedule["target"]["script"], spec, timeout)
+
+
+async def run_schedule_script(app: AppRuntime, script: str, spec: JobSpec, timeout: float) -> None:
+    """Run a schedule's target script `handle(g)` as `app`, with `g.job` for the tick, within `timeout`."""
+    path = box_script(app.box, script)
+    func = app.pipeline.scripts.function(path)
+    g = G(app.pipeline.info, app.log, job=JobContext(spec, 1))
+    with app_context(app):
+        await asyncio.wait_for(app.pipeline.call(func, g), timeout)
 
 
 def _utc(epoch: float) -> datetime:

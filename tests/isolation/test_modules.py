@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import httpx
@@ -24,6 +25,7 @@ async def handle(g):
     return {"id": job.id, "value": await job.result(timeout=20), "status": (await job.status()).value}
 """
 DOUBLE = """
+import json
 import os
 
 def handle(g):
@@ -109,6 +111,7 @@ def test_a_worker_cannot_reach_another_apps_state_through_the_channel(isolated, 
 
 PID = "import os\n\ndef handle(g):\n    return {'pid': os.getpid()}\n"
 STATE = """
+import json
 import os
 
 hits = []
@@ -165,3 +168,34 @@ def test_an_app_whose_startup_fails_in_its_worker_is_503_and_the_others_serve(
     assert reply.status_code == 503 and reply.json()["error"] == "APP_UNAVAILABLE"
     assert "Traceback" not in reply.text
     assert client.get(server.url("/fine/pid")).status_code == 200
+
+
+TICK = """
+import json
+import os
+from gingee_kernel import cache
+
+async def handle(g):
+    await cache.set("tick", {"pid": os.getpid(), "payload": g.job.payload, "id": g.job.id}, ttl=0)
+"""
+
+
+def test_a_schedules_script_runs_in_the_worker(isolated, client: httpx.Client) -> None:
+    from gingee_kernel.jobqueue.schedules import Scheduler
+    from gingee_kernel.jobqueue.service import SHARED_KEY
+
+    schedule = {"name": "hourly", "cron": "0 * * * *", "payload": {"n": 7}, "target": {"script": "tick.py"}}
+    server = isolated(
+        {
+            **app_files("iso", {"tick.py": TICK, "pid.py": PID}, schedules=[schedule]),
+            "web/iso/box/pmft.json": {"permissions": {"mandatory": ["cache", "scheduler"]}},
+        },
+        dev=True,
+    )
+    worker = client.get(server.url("/iso/pid")).json()["pid"]
+    project = server.project
+    (configured,) = project.apps["iso"].config["schedules"]
+    server.call(Scheduler(project.shared[SHARED_KEY])._run("iso", configured, 1_767_236_400_000))
+    stored = server.call(project.shared["cache"].get("iso:tick"))
+    assert stored is not None, "the schedule's script did not run"
+    assert json.loads(stored) == {"pid": worker, "payload": {"n": 7}, "id": "schedule:hourly:1767236400000"}
