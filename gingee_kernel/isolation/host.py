@@ -41,10 +41,10 @@ _ENV_REF = re.compile(r"^env:(.+)$")
 
 def worker_config(config: dict[str, Any]) -> dict[str, Any]:
     """The server settings a worker may know: those that hold no secret. Tokens, the JWT secret, Redis
-    URLs, mail, storage, search and plugin settings stay in the master."""
+    URLs, mail, storage and search settings stay in the master (the plugin policy goes: it holds none)."""
     keep: dict[str, Any] = {
         key: config[key]
-        for key in ("web_root", "max_body_size", "max_upload_size", "limits", "logging", "egress")
+        for key in ("web_root", "max_body_size", "max_upload_size", "limits", "logging", "egress", "plugins")
         if key in config
     }
     cache = config.get("cache") or {}

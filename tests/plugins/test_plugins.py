@@ -239,7 +239,11 @@ PING = """async def handle(g):
 
 
 def write_project(
-    root: Path, allow: dict[str, Any] | None, apps: dict[str, Any], grants: dict[str, list[str]]
+    root: Path,
+    allow: dict[str, Any] | None,
+    apps: dict[str, Any],
+    grants: dict[str, list[str]],
+    isolation: dict[str, Any] | None = None,
 ) -> Path:
     """A project: gingee.json with `plugins.allow` (None: no plugins section), one app per `apps` entry
     (its app.json `plugins` section, or None for a plain app; every app has greet/raw/notes/snoop/ping
@@ -248,6 +252,8 @@ def write_project(
     config: dict[str, Any] = {"server": {"host": "127.0.0.1"}}
     if allow is not None:
         config["plugins"] = {"allow": allow}
+    if isolation is not None:
+        config["isolation"] = isolation
     (root / "gingee.json").write_text(json.dumps(config))
     for name, section in apps.items():
         box = root / "web" / name / "box"
@@ -377,9 +383,11 @@ def main_server(tmp_path_factory: pytest.TempPathFactory, venvs: Callable[..., V
         "nogrant": {"gingee-hello": ">=1.0,<2"},
         "narrow": {"gingee-hello": ">=1.1,<2"},
         "badconf": {"gingee-hello": {"version": ">=1.0,<2", "config": {"colour": "red"}}},
+        "iso": {"gingee-hello": {"version": ">=1.0,<2", "config": {"greeting": "Hej"}}},
     }
-    grants = {name: ["plugin:hello"] for name in ("a", "narrow", "badconf")}
-    project = write_project(tmp_path_factory.mktemp("main") / "project", allow, apps, grants)
+    grants = {name: ["plugin:hello"] for name in ("a", "narrow", "badconf", "iso")}
+    isolation = {"mode": "process", "apps": ["iso"]}  # its plugin code runs in its worker process
+    project = write_project(tmp_path_factory.mktemp("main") / "project", allow, apps, grants, isolation)
     with serve(venv, project) as served:
         yield served
 
@@ -388,6 +396,12 @@ def test_allowed_plugin_answers_with_the_configured_greeting(main_server: Served
     assert main_server.apps()["a"]["status"] == "serving"
     assert main_server.get("/a/greet?name=Ada").json() == {"message": "Howdy, Ada!"}
     assert main_server.get("/b/ping").json() == {"pong": "b"}
+
+
+def test_an_isolated_apps_plugin_runs_in_its_worker(main_server: Served) -> None:
+    """The master loads no plugin of an isolated app: the greeting comes from the worker's instance."""
+    assert main_server.get("/iso/greet?name=Ada").json() == {"message": "Hej, Ada!"}
+    assert "app 'iso' loaded, isolated in a worker process" in main_server.output()
 
 
 def test_plugin_events_show_on_metrics(main_server: Served) -> None:
