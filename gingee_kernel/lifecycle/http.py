@@ -81,7 +81,17 @@ def app_status(project: Project, name: str) -> dict[str, Any]:
         "grants": grants,
         "declared": sorted(asked),
         "public": bool(runtime.public) if runtime is not None else None,
+        "isolation": _isolation(project, name) if runtime is not None and runtime.isolated else None,
     }
+
+
+def _isolation(project: Project, name: str) -> dict[str, Any]:
+    """An isolated app's worker: its name, pid (None until the first request), restarts, load error."""
+    from ..isolation.host import host_for
+
+    worker = host_for(project).worker(name)
+    return {"worker": worker.name, "pid": worker.pid, "restarts": worker.restarts,
+            "error": worker.errors.get(name)}  # fmt: skip
 
 
 @tornado.web.stream_request_body

@@ -43,3 +43,20 @@ def test_an_isolated_app_answers_from_its_own_process(isolated, client: httpx.Cl
     assert client.get(server.url("/iso/index.html")).text == "<h1>static</h1>"
     # and the box stays private
     assert client.get(server.url("/iso/box/hello.py")).status_code == 403
+
+
+def test_the_operator_api_shows_an_isolated_apps_worker(isolated, client: httpx.Client) -> None:
+    server = isolated(
+        {**app_files("iso", {"hello.py": HELLO}), **app_files("plain", {"hello.py": HELLO})},
+        isolation={"mode": "process", "apps": ["iso"]},
+    )
+
+    def listed() -> dict:
+        reply = client.get(server.url("/_gingee/api/apps"))
+        assert reply.status_code == 200, reply.text
+        return {app["name"]: app for app in reply.json()["apps"]}
+
+    assert listed()["iso"]["isolation"] == {"worker": "iso", "pid": None, "restarts": 0, "error": None}
+    assert listed()["plain"]["isolation"] is None
+    pid = client.get(server.url("/iso/hello")).json()["pid"]
+    assert listed()["iso"]["isolation"]["pid"] == pid
