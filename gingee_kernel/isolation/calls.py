@@ -28,9 +28,13 @@ class CallRefused(PermissionError):
 
 
 async def serve_call(
-    header: dict[str, Any], members: frozenset[str], apps: Mapping[str, AppRuntime] | Callable[[str], Any]
+    header: dict[str, Any],
+    payload: bytes,
+    members: frozenset[str],
+    apps: Mapping[str, AppRuntime] | Callable[[str], Any],
 ) -> Any:
-    """Run one call of a worker that runs the apps `members`; the JSON result."""
+    """Run one call of a worker that runs the apps `members`; the JSON result. `payload` carries the
+    call's large value (a cached value, a message to broadcast)."""
     name, module, op = header.get("app"), header.get("mod"), header.get("op")
     args = header.get("args") or {}
     if not isinstance(name, str) or name not in members:
@@ -45,13 +49,13 @@ async def serve_call(
         raise PermissionDenied(name, module)
     with app_context(app):
         if module == "cache":
-            return await _cache(app, op, args)
+            return await _cache(app, op, args, payload)
         if module == "queue":
             return await _queue(app, op, args)
-        return await _websockets(app, op, args)
+        return await _websockets(app, op, args, payload)
 
 
-async def _cache(app: AppRuntime, op: str, args: dict[str, Any]) -> Any:
+async def _cache(app: AppRuntime, op: str, args: dict[str, Any], payload: bytes) -> Any:
     from ..modules import cache
 
     backend = cache._backend(app)
@@ -62,7 +66,7 @@ async def _cache(app: AppRuntime, op: str, args: dict[str, Any]) -> Any:
     if op == "get":
         return await backend.get(target)
     if op == "set":
-        await backend.set(target, str(args["value"]), args.get("ttl"))
+        await backend.set(target, payload.decode("utf-8"), args.get("ttl"))
         return None
     if op == "delete":
         return await backend.delete(target)
@@ -102,13 +106,12 @@ async def _queue(app: AppRuntime, op: str, args: dict[str, Any]) -> Any:
     return await driver.dlq_discard(app.name, job_id)
 
 
-async def _websockets(app: AppRuntime, op: str, args: dict[str, Any]) -> Any:
+async def _websockets(app: AppRuntime, op: str, args: dict[str, Any], payload: bytes) -> Any:
     from ..modules.ws.hub import hub_for
 
     hub = hub_for(app.shared, app.server_config)
     room = args.get("room")
     if op == "broadcast":
-        payload = str(args.get("payload", "")).encode("latin-1")
         return hub.broadcast(
             app.name, room if isinstance(room, str) else None, payload, bool(args.get("binary"))
         )

@@ -34,6 +34,10 @@ ACK_EVERY = 8
 MAX_HEADER = 1024 * 1024
 #: Payload bytes per frame; bodies longer than this travel as several frames.
 CHUNK = 256 * 1024
+#: The largest payload a side accepts unless told otherwise (a worker is told the server's body limit).
+MAX_PAYLOAD = 16 * 1024 * 1024
+#: Exchanges the other side may have open with us at once (each is served by a task).
+MAX_SERVED = 256
 
 Header = dict[str, Any]
 Handler = Callable[["Exchange", Header, bytes], Awaitable[None]]
@@ -127,6 +131,8 @@ class Exchange:
             self._acked += int(header.get("n", 0))
             self._wake_sender()
             return
+        if len(self._inbox) >= WINDOW + ACK_EVERY:
+            raise ProtocolError(f"exchange {self.id}: the peer sent past its flow-control window")
         self._inbox.append((header, payload))
         if header.get("e"):
             self.ended = True
@@ -151,12 +157,14 @@ class Channel:
         *,
         master: bool,
         handler: Handler | None = None,
-        max_payload: int = 64 * 1024 * 1024,
+        max_payload: int = MAX_PAYLOAD,
+        max_served: int = MAX_SERVED,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._handler = handler
         self.max_payload = max_payload
+        self.max_served = max_served
         #: Our exchange ids are even (the master's) or odd (the worker's).
         self.parity = 0 if master else 1
         self._ids = itertools.count(self.parity, 2)
@@ -248,6 +256,12 @@ class Channel:
         if not header.get("o") or exchange_id % 2 == self.parity or self._handler is None:
             return  # a late frame (or ack) of an exchange one side is done with
         exchange = Exchange(self, exchange_id)
+        if len(self._tasks) >= self.max_served:  # a peer opening exchanges faster than they are served
+            exchange.local_end = True
+            refusal = {"x": exchange_id, "k": "error", "type": "IsolationError", "e": 1}
+            refusal["message"] = f"more than {self.max_served} calls in flight; retry"
+            self._write_nowait(refusal, b"")
+            return
         self._exchanges[exchange_id] = exchange
         exchange._deliver(header, payload)
         first = exchange._inbox.popleft()
@@ -286,7 +300,7 @@ class Channel:
 
 
 async def open_channel(
-    sock: socket.socket, *, master: bool, handler: Handler | None = None, max_payload: int = 64 * 1024 * 1024
+    sock: socket.socket, *, master: bool, handler: Handler | None = None, max_payload: int = MAX_PAYLOAD
 ) -> Channel:
     """A Channel over a connected stream socket (one end of `socket.socketpair()`)."""
     reader, writer = await asyncio.open_unix_connection(sock=sock, limit=CHUNK * 2)

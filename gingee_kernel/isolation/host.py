@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.config import DEFAULT_SERVER_CONFIG, merge_config
 from ..errors import HttpError
 from .calls import serve_call
-from .channel import CHUNK, ChannelClosed, Exchange, Header, IsolationError
+from .channel import CHUNK, MAX_PAYLOAD, ChannelClosed, Exchange, Header, IsolationError
 from .process import WorkerProcess
 from .settings import IsolationSettings
 
@@ -96,8 +96,8 @@ class IsolationHost:
                 limits=self.settings.limits,
                 user=self.settings.user,
                 hello=lambda: self._hello(members),
-                handler=lambda exchange, header, payload: self._serve(members, exchange, header),
-                max_payload=max(self._max_body(), 64 * 1024 * 1024),
+                handler=lambda exchange, header, payload: self._serve(members, exchange, header, payload),
+                worker_max_payload=max(self._max_body(), MAX_PAYLOAD),
             )
         return worker
 
@@ -139,12 +139,14 @@ class IsolationHost:
             "apps": apps,
         }
 
-    async def _serve(self, members: frozenset[str], exchange: Exchange, header: Header) -> None:
+    async def _serve(
+        self, members: frozenset[str], exchange: Exchange, header: Header, payload: bytes
+    ) -> None:
         """A call the worker makes back to the master (isolation/calls.py)."""
         if header.get("k") != "call":
             await exchange.fail(IsolationError(f"a worker may not open a {header.get('k')!r} exchange"))
             return
-        result = await serve_call(header, members, self.project.apps)
+        result = await serve_call(header, payload, members, self.project.apps)
         await exchange.send({"k": "ret", "r": result}, end=True)
 
     # -- requests ---------------------------------------------------------------------------------------

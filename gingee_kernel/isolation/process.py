@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import HttpError
 from .channel import Channel, Handler, Header, IsolationError, open_channel
 from .settings import MB, Limits
-from .worker import FD_VARIABLE
+from .worker import FD_VARIABLE, MAX_FRAME_VARIABLE
 
 log = logging.getLogger("gingee.isolation")
 
@@ -67,7 +67,7 @@ class WorkerProcess:
         user: str | None,
         hello: Callable[[], Header],
         handler: Handler,
-        max_payload: int,
+        worker_max_payload: int,
         on_ready: Callable[[dict[str, str]], Awaitable[None] | None] | None = None,
     ) -> None:
         self.name = name
@@ -78,7 +78,8 @@ class WorkerProcess:
         self._hello = hello
         self._handler = handler
         self._on_ready = on_ready
-        self.max_payload = max_payload
+        #: The largest frame payload the worker accepts from us (the server's body limit, or more).
+        self.worker_max_payload = worker_max_payload
         self.process: asyncio.subprocess.Process | None = None
         self.channel: Channel | None = None
         #: Why the master killed the current process, if it did ("memory", "timeout", "stop").
@@ -121,6 +122,8 @@ class WorkerProcess:
                     f"the worker process of '{self.name}' is restarting after it failed; retry shortly",
                     headers={"Retry-After": str(max(1, round(wait)))},
                 )  # fmt: skip
+            if self.process is not None and self.process.returncode is None:
+                self.kill("restart")  # its channel broke but it lives on: it must not outlive its successor
             try:
                 await self._start()
             except (OSError, IsolationError, asyncio.TimeoutError) as exc:
@@ -137,7 +140,9 @@ class WorkerProcess:
     async def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ids = worker_user(self.user)
-        env = dict(self.env, **{FD_VARIABLE: str(theirs.fileno())})
+        env = dict(
+            self.env, **{FD_VARIABLE: str(theirs.fileno()), MAX_FRAME_VARIABLE: str(self.worker_max_payload)}
+        )
         options: dict[str, Any] = {}
         if ids is not None:
             options.update(user=ids[0], group=ids[1], extra_groups=[])
@@ -151,9 +156,7 @@ class WorkerProcess:
             theirs.close()
         self.killed = None
         self.started_at = time.monotonic()
-        self.channel = await open_channel(
-            ours, master=True, handler=self._handler, max_payload=self.max_payload
-        )
+        self.channel = await open_channel(ours, master=True, handler=self._handler)
         self._watch(self.process, self.channel)
         hello = self._hello()
         hello["k"] = "hello"
@@ -181,6 +184,8 @@ class WorkerProcess:
     async def _wait_exit(self, process: asyncio.subprocess.Process, channel: Channel) -> None:
         code = await process.wait()
         await channel.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever it forked goes with it
         if self.process is not process:
             return
         cause = f"killed by the server ({self.killed})" if self.killed else f"exit status {code}"
@@ -191,8 +196,6 @@ class WorkerProcess:
             else:
                 self.failures = 0
             self.restarts += 1
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # whatever it forked goes with it
 
     async def _sample_rss(self, process: asyncio.subprocess.Process, limit: int) -> None:
         statm = f"/proc/{process.pid}/statm"

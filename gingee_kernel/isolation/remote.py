@@ -39,11 +39,12 @@ class MasterCalls:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
 
-    async def call(self, app: str, module: str, op: str, **args: Any) -> Any:
-        """The op's JSON result; its exception (by class) if it failed there."""
+    async def call(self, app: str, module: str, op: str, blob: bytes = b"", /, **args: Any) -> Any:
+        """The op's JSON result; its exception (by class) if it failed there. Large values (a cached
+        value, a websocket message) travel as `blob`, the frame's payload, not in its JSON header."""
         try:
             header, _ = await self.channel.call(
-                {"k": "call", "app": app, "mod": module, "op": op, "args": args}
+                {"k": "call", "app": app, "mod": module, "op": op, "args": args}, blob
             )
         except RemoteError as error:
             raise _as_local(error) from None
@@ -61,7 +62,7 @@ class RemoteCache(CacheDriver):
         return await self.calls.call(self.app_of(), "cache", "get", key=key)
 
     async def set(self, key: str, value: str, ttl: float | None) -> None:
-        await self.calls.call(self.app_of(), "cache", "set", key=key, value=value, ttl=ttl)
+        await self.calls.call(self.app_of(), "cache", "set", value.encode("utf-8"), key=key, ttl=ttl)
 
     async def delete(self, key: str) -> bool:
         return bool(await self.calls.call(self.app_of(), "cache", "delete", key=key))
@@ -135,8 +136,8 @@ class RemoteHub:
         self.calls = calls
 
     def broadcast(self, app: str, room: str | None, payload: str | bytes, binary: bool) -> Any:
-        data = payload.decode("latin-1") if isinstance(payload, bytes) else payload
-        return self.calls.call(app, "websockets", "broadcast", room=room, payload=data, binary=binary)
+        data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
+        return self.calls.call(app, "websockets", "broadcast", data, room=room, binary=binary)
 
     def room_size(self, app: str, room: str) -> Any:
         return self.calls.call(app, "websockets", "room_size", room=room)

@@ -31,6 +31,8 @@ from .channel import CHUNK, Channel, Exchange, Header, open_channel
 log = logging.getLogger("gingee.isolation.worker")
 
 FD_VARIABLE = "GINGEE_ISOLATION_FD"
+#: The largest frame payload the master may send (a request body read ahead is one frame).
+MAX_FRAME_VARIABLE = "GINGEE_ISOLATION_MAX_FRAME"
 
 
 class ChannelTransport:
@@ -214,11 +216,11 @@ async def _pump_body(exchange: Exchange, stream: BodyStream) -> None:
         stream.fail(HttpError(400, "BODY_INCOMPLETE", f"the request body did not arrive: {exc}"))
 
 
-async def serve(fd: int) -> None:
+async def serve(fd: int, max_payload: int) -> None:
     """Serve the master on the socket `fd` until it closes the channel."""
     worker = Worker()
     sock = socket.socket(fileno=fd)
-    channel = await open_channel(sock, master=False, handler=worker.handle)
+    channel = await open_channel(sock, master=False, handler=worker.handle, max_payload=max_payload)
     worker.channel = channel
     try:
         await channel.wait_closed()
@@ -236,5 +238,5 @@ def main() -> None:
         format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s",
     )
     fd = int(os.environ.pop(FD_VARIABLE))
-    asyncio.run(serve(fd))
+    asyncio.run(serve(fd, int(os.environ.pop(MAX_FRAME_VARIABLE, str(16 * 1024 * 1024)))))
     sys.exit(0)
