@@ -179,16 +179,20 @@ class Response:
         self._stream = True
         await self._transport.start(status, self.header_lines())
 
-    async def stream_relayed(self, status: int, lines: list[tuple[str, str]]) -> None:
-        """Start a streamed reply with the status and header lines an isolated app's worker sent."""
-        if self._transport is None:
-            raise RuntimeError("this host cannot stream responses")
+    def relayed(self, status: int, lines: list[tuple[str, str]] | list[list[str]]) -> None:
+        """Take the status and header lines an isolated app's worker answered with (Set-Cookie kept as is)."""
         self.status = status
         for name, value in lines:
             if name.lower() == "set-cookie":
                 self.add_set_cookie(value)
             else:
                 self.headers[name] = value
+
+    async def stream_relayed(self, status: int, lines: list[tuple[str, str]] | list[list[str]]) -> None:
+        """Start a streamed reply with the status and header lines an isolated app's worker sent."""
+        if self._transport is None:
+            raise RuntimeError("this host cannot stream responses")
+        self.relayed(status, lines)
         self.sent = True
         self._stream = True
         await self._transport.start(status, self.header_lines())

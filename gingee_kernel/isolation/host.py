@@ -197,13 +197,13 @@ class IsolationHost:
                         break
                     parts.append(chunk)
                 body = b"".join(parts)
-            _apply(response, int(first["st"]), first["h"])
+            response.relayed(int(first["st"]), first["h"])
             response.body = body
             response.sent = True
             return
         if kind != "start":
             raise IsolationError(f"the worker answered a request with a {kind!r} frame")
-        await response.stream_relayed(int(first["st"]), [tuple(pair) for pair in first["h"]])
+        await response.stream_relayed(int(first["st"]), first["h"])
         while True:
             frame, chunk = await exchange.recv()
             if frame.get("k") == "fin":
@@ -315,15 +315,6 @@ def _spec(spec: JobSpec) -> dict[str, Any]:
 def _header_pairs(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     get_all = getattr(headers, "get_all", None)
     return list(get_all()) if get_all is not None else list(headers.items())
-
-
-def _apply(response: Response, status: int, lines: list[list[str]]) -> None:
-    response.status = status
-    for name, value in lines:
-        if name.lower() == "set-cookie":
-            response.add_set_cookie(value)
-        else:
-            response.headers[name] = value
 
 
 async def _pump_body(incoming: Incoming, exchange: Exchange) -> None:
