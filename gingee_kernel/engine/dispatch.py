@@ -49,6 +49,8 @@ class Incoming(NamedTuple):
     #: The URL that precedes `/<app>` as the client's browser sees it (`https://hub.example/user/ada/gingee`):
     #: scheme, host and any prefix (Jupyter's base_url, a trusted proxy's); "" if the host cannot tell.
     public_root: str = ""
+    #: The host says the operator sent it (see Request.operator).
+    operator: bool = False
 
 
 def error_response(error: HttpError, response: Response | None = None) -> Response:
@@ -224,6 +226,7 @@ class Engine:
             incoming.remote_ip,
             body_stream=incoming.stream,
             public_root=incoming.public_root,
+            operator=incoming.operator,
         )
         return pipeline, target, request
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import Executor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .pipeline import AppPipeline
 from .router import Route, Router, compile_route
 from .scripts import ScriptLoader
 from .secrets import resolve_secrets
+from .validation import schema_problem
 
 APP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -58,26 +60,34 @@ def compile_routes(box: Path, routes: dict[str, Any] | None, label: str) -> Rout
     """The app's Router; a route with a bad path or a script outside the box is a ManifestError."""
     compiled: list[Route] = []
     for index, entry in enumerate((routes or {}).get("routes", [])):
+        body = entry.get("body", "buffer")
         try:
             route = compile_route(
                 entry["path"], entry.get("method", "GET"), "", entry.get("handler", "handle"),
-                entry.get("body", "buffer"), entry.get("login", False) is True,
+                body if isinstance(body, str) else "buffer", entry.get("login", False) is True,
             )  # fmt: skip
         except ValueError as exc:
             raise ManifestError(label, f"/routes/{index}/path", str(exc)) from None
+        schemas = {key: entry.get(key) for key in ("body", "response") if isinstance(entry.get(key), dict)}
+        for key, schema in schemas.items():
+            problem = schema_problem(schema)
+            if problem:
+                raise ManifestError(label, f"/routes/{index}/{key}", f"a JSON Schema (2020-12): {problem}")
         script = entry["script"] if entry["script"].endswith(".py") else entry["script"] + ".py"
         try:
             path = box_script(box, script)
         except HttpError:
             raise ManifestError(label, f"/routes/{index}/script", "a script path inside box/") from None
-        compiled.append(_with_script(route, str(path.relative_to(box))))
+        compiled.append(
+            replace(
+                route,
+                script=str(path.relative_to(box)),
+                body_schema=schemas.get("body"),
+                response_schema=schemas.get("response"),
+                summary=entry.get("summary"),
+            )
+        )
     return Router(compiled)
-
-
-def _with_script(route: Route, script: str) -> Route:
-    return Route(
-        route.path, route.method, script, route.handler, route.body, route.regex, route.names, route.login
-    )
 
 
 def script_list(box: Path, names: list[str], label: str, key: str) -> list[Path]:

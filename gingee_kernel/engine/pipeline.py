@@ -25,6 +25,7 @@ from .response import Response
 from .router import MethodNotAllowed, RouteMatch, Router
 from .scripts import ScriptLoader
 from .static import not_found, serve_static
+from .validation import check_body
 
 Handler = Callable[[G], Any]
 #: App-relative paths gingee answers itself; no script or static file is served from under them.
@@ -32,6 +33,7 @@ BUILTIN_PREFIX = "/_gingee/"
 #: The login endpoints of an app with an `auth` section (modules/login/endpoints.py).
 AUTH_PREFIX = "/_auth/"
 SIGNED_STORAGE = "/_gingee/storage/"
+OPENAPI = "/_gingee/openapi.json"
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 
@@ -48,7 +50,7 @@ class Target:
     """A script to run: its box-relative key, resolved path, function name, route params and the
     pattern that found it (the routes.json path, or `/<script>` for file routes)."""
 
-    __slots__ = ("builtin", "function", "handler", "key", "login", "params", "path", "pattern")
+    __slots__ = ("builtin", "function", "handler", "key", "login", "params", "path", "pattern", "schema")
 
     def __init__(self, key: str, path: Path, function: str, params: dict[str, str], pattern: str) -> None:
         self.key = key
@@ -60,6 +62,8 @@ class Target:
         self.builtin = False
         #: Only a logged-in user may run it (routes.json `"login": true`).
         self.login = False
+        #: The JSON Schema its body must match (routes.json `body` as a schema), or None.
+        self.schema: dict[str, Any] | None = None
         #: The script function, once looked up, on the targets a pipeline remembers (file routes outside
         #: dev mode, where scripts never change under a pipeline: a reload builds a new one).
         self.handler: Handler | None = None
@@ -120,6 +124,7 @@ class AppPipeline:
                 route.script, self._route_paths[route.script], route.handler, match.params, route.path
             )
             target.login = route.login
+            target.schema = route.body_schema
             return target
         if isinstance(match, MethodNotAllowed):
             raise HttpError(
@@ -151,6 +156,13 @@ class AppPipeline:
         return segments, rest.endswith("/") or not segments
 
     def _builtin(self, rest: str) -> Target:
+        if rest == OPENAPI:
+            from .openapi import serve_openapi
+
+            target = Target("_gingee/openapi", self.app.box, "serve_openapi", {}, OPENAPI)
+            target.builtin = True
+            target.handler = serve_openapi
+            return target
         if not rest.startswith(SIGNED_STORAGE):
             raise not_found()
         from ..modules.storage_drivers.endpoint import serve_signed
@@ -194,6 +206,8 @@ class AppPipeline:
                 raise login_required(login, request)
         elif target.login:
             raise login_required(None, request)
+        if target.schema is not None:
+            check_body(target.schema, request.content_type, request.body)
         if not target.builtin:
             for include in self.includes:
                 await self.call(self.scripts.function(include), g)

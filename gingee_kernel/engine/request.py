@@ -45,6 +45,7 @@ class Request:
         "files",
         "headers",
         "method",
+        "operator",
         "params",
         "path",
         "public_root",
@@ -67,6 +68,7 @@ class Request:
         params: dict[str, str] | None = None,
         body_stream: BodyStream | None = None,
         public_root: str = "",
+        operator: bool = False,
     ) -> None:
         self.method = method
         self.url = url
@@ -76,6 +78,9 @@ class Request:
         self.remote_ip = remote_ip
         #: What precedes `/<app>` in the URL the client sees (scheme, host, prefix); "" if unknown.
         self.public_root = public_root
+        #: The host vouches that the operator sends it (loopback or the admin token under `gingee serve`,
+        #: a logged-in Jupyter user): it may see the app's OpenAPI document.
+        self.operator = operator
         self.params: dict[str, str] = params or {}
         if query_string:
             self.query_all = parse_qs(query_string, keep_blank_values=True)

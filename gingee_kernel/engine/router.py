@@ -31,6 +31,12 @@ class Route:
     names: tuple[str, ...] = field(repr=False, compare=False, default=())
     #: routes.json `"login": true`: only a logged-in user (app.json `auth`) gets to the script.
     login: bool = False
+    #: routes.json `body` given as a JSON Schema: the JSON body must match it (422 before the script runs).
+    body_schema: dict[str, Any] | None = field(default=None, compare=False)
+    #: routes.json `response`: the JSON Schema of a 2xx reply, for the app's OpenAPI document.
+    response_schema: dict[str, Any] | None = field(default=None, compare=False)
+    #: routes.json `summary`, for the OpenAPI document.
+    summary: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

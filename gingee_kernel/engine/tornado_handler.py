@@ -16,6 +16,7 @@ from .body import BodyStream
 from .dispatch import Engine, Incoming, error_response
 from .forwarded import client_ip, public_root
 from .observe import Exchange
+from .pipeline import OPENAPI
 
 
 class _TornadoTransport:
@@ -186,6 +187,16 @@ class GingeeHandler(tornado.web.RequestHandler):
             client_ip(request.remote_ip or "", request.headers, self.engine.trusted_proxies),
             stream,
             self.public_root(),
+            request.path.endswith(OPENAPI) and self.is_operator(),  # asked for where it matters only
+        )
+
+    def is_operator(self) -> bool:
+        """Whether the operator sends this request: the operator APIs' rule (admin_access.py)."""
+        from ..admin_access import AdminAccess
+
+        return (
+            AdminAccess((self.engine.project.config.get("admin") or {}).get("token")).who(self.request)[0]
+            is not None
         )
 
     def public_root(self) -> str:

@@ -160,6 +160,7 @@ class IsolationHost:
             header: Header = {
                 "k": "req", "m": incoming.method, "p": incoming.path, "q": incoming.query, "u": incoming.url,
                 "h": _header_pairs(incoming.headers), "ip": incoming.remote_ip, "pr": incoming.public_root,
+                "op": incoming.operator,
             }  # fmt: skip
             if incoming.stream is not None:
                 header["s"] = 1

@@ -127,7 +127,7 @@ class Worker:
             headers.add(name, value)
         incoming = Incoming(
             header["m"], header["p"], header["q"], header["u"], headers, payload, header.get("ip", ""),
-            stream, header.get("pr", ""),
+            stream, header.get("pr", ""), bool(header.get("op")),
         )  # fmt: skip
         try:
             response = await self.engine.dispatch(incoming, ChannelTransport(exchange))

@@ -291,6 +291,12 @@ class AppHandler(GingeeHandler, JupyterHandler):
             self._apply_policy()
         return super().flush(include_footers)
 
+    def is_operator(self) -> bool:
+        """In Jupyter the operator is the logged-in user, on an app that is not public (a public app's
+        requests are anonymous: see `_anonymize`)."""
+        target = getattr(self, "target", None)
+        return target is not None and not target.policy.public and self.current_user is not None
+
     def _apply_policy(self) -> None:
         if getattr(self, "_jupyter_current_user", None):
             # App traffic is activity (like APIHandler.finish), so Binder does not cull a session in use.
