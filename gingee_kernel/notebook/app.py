@@ -147,21 +147,25 @@ class App:
         path: str,
         methods: str | list[str] | None = None,
         *,
-        body: str = "buffer",
+        body: str | dict[str, Any] = "buffer",
         login: bool = False,
+        response: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator: serve `path` (`/todos/:id`, `:name?`, trailing `*`) with the function, for `methods`.
 
         `body="stream"` is routes.json's `"body": "stream"`: the function reads the body as it arrives
         (`g.request.stream()`, or `storage.put(key, g.request)`), up to `limits.max_upload_size`.
         `login=True` is routes.json's `"login": true`: only a logged-in user (`g.user`) reaches the
-        function; a browser is sent to log in, an API call gets 401 (`app.use("auth", providers=...)`)."""
+        function; a browser is sent to log in, an API call gets 401 (`app.use("auth", providers=...)`).
+        `body={...}` (a JSON Schema) is what a JSON body must match, else 422 with the pointer of the bad
+        value before the function runs; `response={...}` documents the reply (`app.openapi()`)."""
         verbs = normalise_methods(methods)
-        check_route(path, verbs, body, login)
+        check_route(path, verbs, body, login, response)
 
         def register(func: Handler) -> Handler:
             with self._lock:
-                self.routes = replace_route(self.routes, NotebookRoute(path, verbs, func, body, login))
+                route = NotebookRoute(path, verbs, func, body, login, response)
+                self.routes = replace_route(self.routes, route)
             self._refresh()
             return func
 
@@ -345,6 +349,15 @@ class App:
         host.register(self.name, public=self.public)
         self.serving = announce(self.name, host)
         return self.serving
+
+    def openapi(self) -> dict[str, Any]:
+        """The app's OpenAPI 3.1 document, as `<app>/_gingee/openapi.json` serves it (routes, their path
+        parameters, and the `body` / `response` schemas given to `@app.route`)."""
+        from ..engine.openapi import document
+
+        host = LiveHost.get()
+        runtime = host.call(install(host, self))
+        return document(runtime)
 
     def outbox(self, limit: int = 20) -> Any:
         """Live widget: the mail this app sent through the console driver (headers, text, the HTML part

@@ -39,7 +39,7 @@ def plan(spec: AppSpec) -> dict[str, str]:
     scripts: dict[str, Script] = {}
     entries: list[dict[str, str]] = []
     texts: dict[str, str] = {}
-    for path, methods, handler, body, login in spec.routes:
+    for path, methods, handler, body, login, response in spec.routes:
         rel = f"routes/{handler.name}.py"
         if rel in scripts and ast.dump(scripts[rel].handler.stmt.node) != ast.dump(handler.stmt.node):
             first = scripts[rel].handler.stmt.cell.label
@@ -59,6 +59,8 @@ def plan(spec: AppSpec) -> dict[str, str]:
         options: dict[str, Any] = {"body": body} if body != "buffer" else {}
         if login:
             options["login"] = True
+        if response is not None:
+            options["response"] = response
         entries += [
             {"path": path, "method": m, "script": rel, "handler": handler.name, **options} for m in methods
         ]

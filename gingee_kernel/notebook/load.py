@@ -51,8 +51,9 @@ def load_app(cls: type[App], folder: str | Path) -> App:
         ):
             previous.methods = (*previous.methods, method)
         else:
-            check_route(entry["path"], (method,), body, login)
-            app.routes.append(NotebookRoute(entry["path"], (method,), func, body, login))
+            response = entry.get("response")
+            check_route(entry["path"], (method,), body, login, response)
+            app.routes.append(NotebookRoute(entry["path"], (method,), func, body, login, response))
     for name, job in _jobs(app.config, box, loader).items():
         app.jobs[name] = job
     _websocket(app, box, loader)

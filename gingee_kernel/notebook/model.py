@@ -41,10 +41,13 @@ class NotebookRoute:
     path: str
     methods: tuple[str, ...]
     func: Handler
-    #: routes.json `body`: "stream" hands the script the body as it arrives (`g.request.stream()`).
-    body: str = "buffer"
+    #: routes.json `body`: "stream" hands the script the body as it arrives (`g.request.stream()`); a
+    #: JSON Schema (a dict) is what the JSON body must match (else 422).
+    body: Any = "buffer"
     #: routes.json `login`: only a logged-in user (app.json `auth`) reaches the function.
     login: bool = False
+    #: routes.json `response`: the JSON Schema of a 2xx reply (the OpenAPI document).
+    response: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -125,11 +128,23 @@ def normalise_methods(methods: str | list[str] | tuple[str, ...] | None) -> tupl
     return result
 
 
-def check_route(path: str, methods: tuple[str, ...], body: Any = "buffer", login: Any = False) -> None:
-    """Raise AppConfigError if the path pattern would not compile, `body` is not "buffer" or "stream", or
-    `login` is not a bool."""
-    if body not in ("buffer", "stream"):
-        raise AppConfigError("@app.route", "/body", f'"buffer" or "stream", not {body!r}')
+def check_route(
+    path: str, methods: tuple[str, ...], body: Any = "buffer", login: Any = False, response: Any = None
+) -> None:
+    """Raise AppConfigError if the path pattern would not compile, `body` is not "buffer", "stream" or a
+    JSON Schema, `response` is not a JSON Schema (or None), or `login` is not a bool."""
+    from ..engine.validation import schema_problem
+
+    if isinstance(body, dict):
+        problem = schema_problem(body)
+        if problem:
+            raise AppConfigError("@app.route", "/body", f"a JSON Schema (2020-12): {problem}")
+    elif body not in ("buffer", "stream"):
+        raise AppConfigError("@app.route", "/body", f'"buffer", "stream" or a JSON Schema, not {body!r}')
+    if response is not None:
+        problem = schema_problem(response) if isinstance(response, dict) else "it is not a dict"
+        if problem:
+            raise AppConfigError("@app.route", "/response", f"a JSON Schema (2020-12): {problem}")
     if not isinstance(login, bool):
         raise AppConfigError("@app.route", "/login", f"True or False, not {login!r}")
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,11 @@ def _router(app: App) -> tuple[Router, dict[str, object]]:
         key = NOTEBOOK_PREFIX + route.key
         handlers[key] = route.func
         for method in route.methods:
-            compiled = compile_route(route.path, method, key, body=route.body, login=route.login)
+            body = route.body if isinstance(route.body, str) else "buffer"
+            compiled = compile_route(route.path, method, key, body=body, login=route.login)
+            if isinstance(route.body, dict) or route.response is not None:
+                schema = route.body if isinstance(route.body, dict) else None
+                compiled = replace(compiled, body_schema=schema, response_schema=route.response)
             routes.append(compiled)
     return Router(routes), handlers
 

@@ -49,7 +49,8 @@ class AppSpec:
     name: str
     config: dict[str, Any]
     #: (path, methods, handler, body, login) per route, in definition order.
-    routes: list[tuple[str, tuple[str, ...], Handler, str, bool]] = field(default_factory=list)
+    #: (path, methods, handler, body, login, response schema) of each route.
+    routes: list[tuple[str, tuple[str, ...], Handler, Any, bool, Any]] = field(default_factory=list)
     jobs: dict[str, tuple[Handler, dict[str, Any]]] = field(default_factory=dict)
     #: `@app.websocket` functions (handler, auth) by the box script app.json `websockets` names.
     sockets: dict[str, Handler] = field(default_factory=dict)
@@ -71,7 +72,9 @@ def live_spec(app: App) -> AppSpec:
 
     spec = AppSpec(app.name, app.config, grants=set(app.permissions))
     for route in app.routes:
-        spec.routes.append((route.path, route.methods, handler(route.func), route.body, route.login))
+        spec.routes.append(
+            (route.path, route.methods, handler(route.func), route.body, route.login, route.response)
+        )
     for name, job in app.jobs.items():
         spec.jobs[name] = (handler(job.func), dict(job.options))
     for script, func in socket_scripts(app.config, app.socket_functions).items():
@@ -224,7 +227,7 @@ class _StaticReader:
                 self._expression(node.value, stmt)
         for spec in apps.values():
             spec.routes = [
-                (r.path, r.methods, r.func.handler, r.body, r.login)  # type: ignore[attr-defined]
+                (r.path, r.methods, r.func.handler, r.body, r.login, r.response)  # type: ignore[attr-defined]
                 for r in self.routes[id(spec)]
             ]
         return list(apps.values())
@@ -252,8 +255,9 @@ class _StaticReader:
         methods = _checked(label, normalise_methods, args[1] if len(args) > 1 else kwargs.get("methods"))
         body = kwargs.get("body", "buffer")
         login = kwargs.get("login", False)
-        _checked(label, check_route, path, methods, body, login)
-        route = NotebookRoute(path, methods, _placeholder(handler), body, login)
+        response = kwargs.get("response")
+        _checked(label, check_route, path, methods, body, login, response)
+        route = NotebookRoute(path, methods, _placeholder(handler), body, login, response)
         self.routes[id(spec)] = replace_route(self.routes[id(spec)], route)
 
     def _websocket(self, spec: AppSpec, call: ast.Call, handler: Handler, stmt: Stmt, label: str) -> None:

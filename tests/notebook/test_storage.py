@@ -47,7 +47,7 @@ def test_use_storage_adds_or_replaces_stores_by_name(app: App) -> None:
 
 
 def test_a_route_body_option_is_checked_in_the_defining_cell(app: App) -> None:
-    with pytest.raises(AppConfigError, match='at /body: "buffer" or "stream", not \'chunks\''):
+    with pytest.raises(AppConfigError, match='at /body: "buffer", "stream" or a JSON Schema, not \'chunks\''):
         app.route("/up", methods="PUT", body="chunks")
 
 
