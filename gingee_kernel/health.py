@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import tornado.web
+from .json_errors import JsonErrors
 
 log = logging.getLogger("gingee.health")
 
@@ -70,7 +70,7 @@ class Health:
         return reasons
 
 
-class HealthHandler(tornado.web.RequestHandler):
+class HealthHandler(JsonErrors):
     """GET/HEAD `/_gingee/health` (liveness) and `/_gingee/health/ready` (readiness)."""
 
     def initialize(self, health: Health) -> None:

@@ -16,10 +16,9 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import tornado.web
-
 from .engine.config import DEFAULT_SERVER_CONFIG
 from .errors import ManifestError
+from .json_errors import JsonErrors
 from .metrics_export import exposition
 from .metrics_hook import install
 
@@ -95,7 +94,7 @@ def socket_peer(request: Any) -> str:
     return ""
 
 
-class MetricsHandler(tornado.web.RequestHandler):
+class MetricsHandler(JsonErrors):
     """GET the Prometheus exposition, if `access` allows the scraper."""
 
     def initialize(self, access: MetricsAccess) -> None:

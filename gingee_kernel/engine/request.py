@@ -9,7 +9,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
-from tornado.httputil import HTTPFile, parse_body_arguments
+from tornado.httputil import HTTPFile, HTTPInputError, parse_body_arguments
 
 from ..errors import HttpError
 from .body import BodyStream
@@ -143,6 +143,8 @@ class Request:
         if kind == "application/json" or kind.endswith("+json"):
             try:
                 return json.loads(self.raw_body)
+            except RecursionError:
+                raise HttpError(400, "INVALID_JSON", "the request body is JSON nested too deeply") from None
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
                 raise HttpError(
@@ -161,9 +163,12 @@ class Request:
     def _parse_multipart(self) -> dict[str, Any]:
         arguments: dict[str, list[bytes]] = {}
         files: dict[str, list[HTTPFile]] = {}
-        parse_body_arguments(self.headers.get("Content-Type", ""), self.raw_body, arguments, files)
         if "boundary=" not in self.headers.get("Content-Type", ""):
             raise HttpError(400, "INVALID_MULTIPART", "multipart body without a boundary")
+        try:
+            parse_body_arguments(self.headers.get("Content-Type", ""), self.raw_body, arguments, files)
+        except HTTPInputError as exc:
+            raise HttpError(400, "INVALID_MULTIPART", f"the multipart body is broken: {exc}") from None
         fields: dict[str, Any] = {}
         for name, values in arguments.items():
             decoded = [v.decode("utf-8", errors="replace") for v in values]

@@ -12,6 +12,7 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from ..errors import HttpError
+from ..json_errors import JsonErrors
 from .body import BodyStream
 from .dispatch import Engine, Incoming, error_response
 from .forwarded import client_ip, public_root
@@ -78,7 +79,7 @@ def _set_header(handler: tornado.web.RequestHandler, name: str, value: str) -> N
 
 
 @tornado.web.stream_request_body
-class GingeeHandler(tornado.web.RequestHandler):
+class GingeeHandler(JsonErrors):
     """Serves every path under `prefix` through the engine. `prefix` is what precedes `/<app>`."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import tornado.web
-
 from ..admin_access import AdminAccess
+from ..json_errors import JsonErrors
 from .node import SHARED_KEY, FleetNode
 
 PATH = "/_gingee/api/cluster"
 
 
-class ClusterApiHandler(tornado.web.RequestHandler):
+class ClusterApiHandler(JsonErrors):
     """The nodes (id, host, pid, started, last heartbeat, apps and versions; stale ones marked), the
     registry's entries, and this node's view (its id, whether it has caught up)."""
 

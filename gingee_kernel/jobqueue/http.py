@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import tornado.web
-
 from ..admin_access import AdminAccess
+from ..json_errors import JsonErrors
 from ..lifecycle.audit import AuditLog
 from . import api
 from .service import QueueService
@@ -20,7 +19,7 @@ from .service import QueueService
 PREFIX = "/_gingee/api/queue"
 
 
-class QueueApiHandler(tornado.web.RequestHandler):
+class QueueApiHandler(JsonErrors):
     """GET, POST and DELETE under PREFIX, answered by `api.handle` as JSON."""
 
     SUPPORTED_METHODS = ("GET", "POST", "DELETE")

@@ -35,6 +35,7 @@ from ..engine.permissions import declared, read_grants
 from ..engine.project import Project
 from ..errors import GingeeError, HttpError, ManifestError
 from ..jobqueue.api import query_limit
+from ..json_errors import JsonErrors
 from ..metrics_http import socket_peer
 from .audit import AuditLog
 from .operations import Lifecycle, LifecycleError, LoadFailed
@@ -95,7 +96,7 @@ def _isolation(project: Project, name: str) -> dict[str, Any]:
 
 
 @tornado.web.stream_request_body
-class AppsApiHandler(tornado.web.RequestHandler):
+class AppsApiHandler(JsonErrors):
     """`/_gingee/api/apps[/<app>[/<action>]]` and `/_gingee/api/audit`."""
 
     SUPPORTED_METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -181,7 +182,10 @@ class AppsApiHandler(tornado.web.RequestHandler):
         if kind.startswith("multipart/form-data"):
             args: dict[str, list[bytes]] = {}
             files: dict[str, list[tornado.httputil.HTTPFile]] = {}
-            tornado.httputil.parse_body_arguments(kind, body, args, files)
+            try:
+                tornado.httputil.parse_body_arguments(kind, body, args, files)
+            except tornado.httputil.HTTPInputError as exc:
+                raise PackageError(f"the multipart body is broken: {exc}") from None
             uploads = files.get("package") or next(iter(files.values()), [])
             if not uploads:
                 raise PackageError('the multipart body has no file; send the package in the field "package"')

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
-from http.client import responses
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -27,6 +25,7 @@ from tornado.iostream import StreamClosedError
 from gingee_kernel.engine.dispatch import error_response
 from gingee_kernel.engine.tornado_handler import GingeeHandler
 from gingee_kernel.errors import HttpError
+from gingee_kernel.json_errors import write_json_error
 from gingee_kernel.live import PREFIX_HEADER, SECRET_HEADER, Registration, pid_alive
 
 from .host import GingeeHost, Target
@@ -40,7 +39,6 @@ Answer = web.HTTPError | HttpError | Callable[[], Any]
 #: A request refused before its body was read still has a body this small read (and dropped) first.
 DRAIN_LIMIT = 64 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ERROR_CODES = {400: "BAD_REQUEST", 403: "ACCESS_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 LOGIN_REQUIRED = (
     "this app requires Jupyter's login: send `Authorization: token <token>`, or log in to Jupyter in "
     "this browser and send the X-XSRFToken header (gingee.js does)"
@@ -316,15 +314,3 @@ class AppHandler(GingeeHandler, JupyterHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors are JSON `{error, reason}`, as the engine writes them."""
         write_json_error(self, status_code, kwargs.get("exc_info"))
-
-
-def write_json_error(handler: web.RequestHandler, status_code: int, exc_info: Any) -> None:
-    """Finish `handler` with a Gingee JSON error for a Tornado/Jupyter HTTPError (or anything else)."""
-    exc = exc_info[1] if exc_info else None
-    reason = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else None
-    body = {
-        "error": ERROR_CODES.get(status_code, "INTERNAL_SERVER_ERROR" if status_code >= 500 else "ERROR"),
-        "reason": reason or responses.get(status_code, "error"),
-    }
-    handler.set_header("Content-Type", "application/json")
-    handler.finish(json.dumps(body))

@@ -24,11 +24,12 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httputil import HTTPHeaders
 
 from gingee_kernel.errors import HttpError
+from gingee_kernel.json_errors import write_json_error
 from gingee_kernel.live import PREFIX_HEADER, SECRET_HEADER, Registration, pid_alive
 from gingee_kernel.modules.ws.send_buffer import DEFAULT_LIMIT, SendBuffer
 from gingee_kernel.modules.ws.tornado_host import GingeeSocketMixin, UpgradeMatcher
 
-from .app_handler import AUTH_RESOURCE, write_json_error
+from .app_handler import AUTH_RESOURCE
 from .host import GingeeHost, Target
 from .policy import strip_credentials
 from .proxy import forward_headers
