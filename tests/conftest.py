@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.sentinel",
     "tests.fixtures.servers",
     "tests.fixtures.smtp",
+    "tests.fixtures.tcp_proxy",
 ]
 
 SERVICE_MARKERS = ("postgres", "mysql", "redis", "prometheus", "browser")
