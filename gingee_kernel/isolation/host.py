@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gingee.isolation")
 
 SHARED_KEY = "isolation"
+#: The largest reply a worker may send to be held whole (a script's `return`); streamed replies are not.
+MAX_REPLY = 512 * 1024 * 1024
 #: The environment every worker gets (besides the variables its apps' app.json references).
 BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 _ENV_REF = re.compile(r"^env:(.+)$")
@@ -191,11 +193,14 @@ class IsolationHost:
         if kind == "res":
             body = payload
             if first.get("more"):
-                parts = [payload]
+                parts, size = [payload], len(payload)
                 while True:
                     frame, chunk = await exchange.recv()
                     if frame.get("k") == "fin":
                         break
+                    size += len(chunk)
+                    if size > MAX_REPLY:  # a reply held whole must not hold the master's memory hostage
+                        raise HttpError(502, "BAD_GATEWAY", "the app's reply is larger than the server holds")
                     parts.append(chunk)
                 body = b"".join(parts)
             response.relayed(int(first["st"]), first["h"])
