@@ -29,7 +29,7 @@ import gc, os, sys
 def _strings(value, out, depth=0):
     if depth > 4:
         return
-    if isinstance(value, str):
+    if type(value) is str:  # str itself: a subclass may compare oddly (the sort below)
         if 6 <= len(value) <= 400:
             out.add(value)
     elif isinstance(value, dict):
