@@ -36,7 +36,9 @@ MAX_HEADER = 1024 * 1024
 CHUNK = 256 * 1024
 #: The largest payload a side accepts unless told otherwise (a worker is told the server's body limit).
 MAX_PAYLOAD = 16 * 1024 * 1024
-#: Exchanges the other side may have open with us at once (each is served by a task).
+#: Exchanges the other side may have open with us at once (each is served by a task): what a worker may
+#: ask of the master. A worker serves what the master sends (requests, and each websocket for its life),
+#: which the master's own caps bound.
 MAX_SERVED = 256
 
 Header = dict[str, Any]
@@ -300,8 +302,15 @@ class Channel:
 
 
 async def open_channel(
-    sock: socket.socket, *, master: bool, handler: Handler | None = None, max_payload: int = MAX_PAYLOAD
+    sock: socket.socket,
+    *,
+    master: bool,
+    handler: Handler | None = None,
+    max_payload: int = MAX_PAYLOAD,
+    max_served: int = MAX_SERVED,
 ) -> Channel:
     """A Channel over a connected stream socket (one end of `socket.socketpair()`)."""
     reader, writer = await asyncio.open_unix_connection(sock=sock, limit=CHUNK * 2)
-    return Channel(reader, writer, master=master, handler=handler, max_payload=max_payload)
+    return Channel(
+        reader, writer, master=master, handler=handler, max_payload=max_payload, max_served=max_served
+    )

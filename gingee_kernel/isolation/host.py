@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.config import DEFAULT_SERVER_CONFIG, merge_config
 from ..errors import HttpError
 from .calls import serve_call
-from .channel import CHUNK, MAX_PAYLOAD, ChannelClosed, Exchange, Header, IsolationError
+from .channel import CHUNK, MAX_PAYLOAD, ChannelClosed, Exchange, Header, IsolationError, RemoteError
 from .process import WorkerProcess
 from .settings import IsolationSettings
 
@@ -183,6 +183,9 @@ class IsolationHost:
             await self._answer(exchange, first, payload, response)
         except ChannelClosed:
             raise self._lost(worker) from None
+        except RemoteError as error:  # the worker could not take the request at all
+            log.error("worker %s refused a request: %s", worker.name, error)
+            raise HttpError(502, "BAD_GATEWAY", "the app's worker could not take the request") from None
         finally:
             if pump is not None:
                 pump.cancel()

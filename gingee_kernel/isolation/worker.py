@@ -220,7 +220,9 @@ async def serve(fd: int, max_payload: int) -> None:
     """Serve the master on the socket `fd` until it closes the channel."""
     worker = Worker()
     sock = socket.socket(fileno=fd)
-    channel = await open_channel(sock, master=False, handler=worker.handle, max_payload=max_payload)
+    channel = await open_channel(
+        sock, master=False, handler=worker.handle, max_payload=max_payload, max_served=1_000_000
+    )
     worker.channel = channel
     try:
         await channel.wait_closed()
