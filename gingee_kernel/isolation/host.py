@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -116,8 +117,6 @@ class IsolationHost:
         for app in members:
             path = self.project.web_root / app / "box" / "app.json"
             with contextlib.suppress(OSError, ValueError):
-                import json
-
                 referenced_env(json.loads(path.read_text("utf-8")), names)
         env = {name: os.environ[name] for name in sorted(names) if name in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")

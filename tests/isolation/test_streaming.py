@@ -33,7 +33,7 @@ BIG = "def handle(g):\n    return b'x' * (3 * 1024 * 1024 + 7)\n"
 ROUTES = {"routes": [{"path": "/upload", "method": "POST", "script": "upload.py", "body": "stream"}]}
 
 
-def test_server_sent_events_arrive_one_by_one(isolated, client: httpx.Client) -> None:
+def test_server_sent_events_pass_through_as_events(isolated, client: httpx.Client) -> None:
     server = isolated(app_files("live", {"events.py": SSE}))
     events: list[str] = []
     with client.stream("GET", server.url("/live/events")) as reply:
