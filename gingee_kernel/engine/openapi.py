@@ -12,6 +12,7 @@ from ..errors import HttpError
 from .app import AppRuntime
 from .context import current_app
 from .g import G
+from .request import Request
 from .router import ALL, Route
 
 #: The methods a route that takes any method (ALL, and file routes) is documented with.
@@ -133,14 +134,19 @@ def is_public(app: AppRuntime) -> bool:
     return bool((app.config.get("openapi") or {}).get("public"))
 
 
-async def serve_openapi(g: G) -> None:
-    """`<app>/_gingee/openapi.json`."""
-    app = current_app()
-    assert g.request is not None and g.response is not None
-    if not (is_public(app) or g.request.operator):
+def check_reader(app: AppRuntime, request: Request) -> None:
+    """403 unless the document is public or the operator asks (the rule of openapi.json and the docs page)."""
+    if not (is_public(app) or request.operator):
         raise HttpError(
             403, "ACCESS_DENIED",
             "the OpenAPI document is for the operator (loopback, or gingee.json admin.token as a bearer "
             'token); app.json "openapi": {"public": true} shows it to everyone',
         )  # fmt: skip
+
+
+async def serve_openapi(g: G) -> None:
+    """`<app>/_gingee/openapi.json`."""
+    app = current_app()
+    assert g.request is not None and g.response is not None
+    check_reader(app, g.request)
     g.response.send(document(app, g.request.app_url))

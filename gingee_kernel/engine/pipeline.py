@@ -34,6 +34,9 @@ BUILTIN_PREFIX = "/_gingee/"
 AUTH_PREFIX = "/_auth/"
 SIGNED_STORAGE = "/_gingee/storage/"
 OPENAPI = "/_gingee/openapi.json"
+DOCS = "/_gingee/docs"
+#: Built-in pages whose answer depends on whether the operator asks (`Request.operator`).
+OPERATOR_PAGES = (OPENAPI, DOCS)
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 
@@ -163,6 +166,8 @@ class AppPipeline:
             target.builtin = True
             target.handler = serve_openapi
             return target
+        if rest == DOCS or rest.startswith(DOCS + "/"):
+            return self._docs(rest[len(DOCS) + 1 :] if rest != DOCS else None)
         if not rest.startswith(SIGNED_STORAGE):
             raise not_found()
         from ..modules.storage_drivers.endpoint import serve_signed
@@ -170,6 +175,16 @@ class AppPipeline:
         target = Target("_gingee/storage", self.app.box, "serve_signed", {}, SIGNED_STORAGE + "*")
         target.builtin = True
         target.handler = serve_signed
+        return target
+
+    def _docs(self, file: str | None) -> Target:
+        from .apidocs import serve_docs
+
+        target = Target(
+            "_gingee/docs", self.app.box, "serve_docs", {} if file is None else {"file": file}, DOCS
+        )
+        target.builtin = True
+        target.handler = serve_docs
         return target
 
     def _auth_endpoint(self) -> Target:

@@ -17,7 +17,7 @@ from .body import BodyStream
 from .dispatch import Engine, Incoming, error_response
 from .forwarded import client_ip, public_root
 from .observe import Exchange
-from .pipeline import OPENAPI
+from .pipeline import OPERATOR_PAGES
 
 
 class _TornadoTransport:
@@ -188,7 +188,7 @@ class GingeeHandler(JsonErrors):
             client_ip(request.remote_ip or "", request.headers, self.engine.trusted_proxies),
             stream,
             self.public_root(),
-            request.path.endswith(OPENAPI) and self.is_operator(),  # asked for where it matters only
+            request.path.endswith(OPERATOR_PAGES) and self.is_operator(),  # asked where it matters only
         )
 
     def is_operator(self) -> bool:

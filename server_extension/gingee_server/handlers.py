@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 import gingee_kernel
+from gingee_kernel.engine.apidocs import ASSETS, VIEWER_DIR
 from gingee_kernel.errors import HttpError
+from gingee_kernel.json_errors import JsonErrors
 from gingee_kernel.live import SECRET_HEADER, Registration
 from gingee_kernel.metrics_export import SCRAPE
 from gingee_kernel.metrics_merge import KERNEL_METRICS_PATH, Merged
@@ -31,6 +34,7 @@ from .host import GingeeHost
 log = logging.getLogger("gingee.jupyter")
 
 STATIC_DIR = Path(gingee_kernel.__file__).parent / "static"
+VIEWER_FILES = "|".join(map(re.escape, ASSETS))
 
 
 class GingeeAPIHandler(APIHandler):
@@ -125,8 +129,9 @@ async def kernel_metrics(registration: Registration) -> str | None:
     return reply.body.decode("utf-8", "replace")
 
 
-class StaticHandler(web.StaticFileHandler):
-    """`gingee.js` and friends: public files, loadable from sandboxed (opaque-origin) app pages."""
+class StaticHandler(JsonErrors, web.StaticFileHandler):
+    """`gingee.js` and friends: public files, loadable from sandboxed (opaque-origin) app pages (errors
+    as Gingee's JSON)."""
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Access-Control-Allow-Origin", "*")
@@ -139,6 +144,8 @@ default_handlers: list[tuple[Any, ...]] = [
     (r"/gingee/api/apps/([A-Za-z0-9_-]+)/reload/?", ReloadHandler),
     (r"/gingee/api(/.*)?", APINotFoundHandler),
     (r"/gingee/static/(.*)", StaticHandler, {"path": str(STATIC_DIR)}),
+    # The docs viewer's files (engine/apidocs.py), loaded by sandboxed docs pages that carry no login.
+    (rf"/gingee/[^/]+/_gingee/docs/({VIEWER_FILES})", StaticHandler, {"path": str(VIEWER_DIR)}),
     (r"/gingee/metrics/?", MetricsHandler),
     (r"/gingee(/.*)?", AppHandler),
 ]
