@@ -20,6 +20,9 @@ from pathlib import Path
 SECRET_HEADER = "X-Gingee-Live-Secret"
 #: Header carrying the public prefix (`{base_url}gingee/<app>/`) so the kernel builds correct links.
 PREFIX_HEADER = "X-Gingee-Prefix"
+#: Header by which the extension vouches that the operator (the logged-in user, on an app that is not public)
+#: sent the request (`Request.operator`: who may read the app's OpenAPI document and docs page).
+OPERATOR_HEADER = "X-Gingee-Operator"
 #: The queue operator API of a kernel's live apps on its secret port (`jobqueue.api`, relayed by the
 #: extension's `{base_url}gingee/api/queue/<app>/...`).
 KERNEL_QUEUE_PATH = "/.gingee/queue/"

@@ -69,6 +69,11 @@ class _SecretHandler(GingeeHandler):
 
     get = post = put = patch = delete = head = options = _serve  # type: ignore[assignment]
 
+    def is_operator(self) -> bool:
+        """What the Jupyter server vouches for with its secret (its own rule: a logged-in user, on an app
+        that is not public); every request here comes from loopback, so loopback proves nothing."""
+        return self.request.headers.get(live.OPERATOR_HEADER) == "1"
+
     def public_root(self) -> str:
         """The Jupyter server's view, which it sends with its secret: the scheme it was reached by, the
         browser's Host, and `{base_url}gingee` (the prefix header, `{base_url}gingee/<app>/`)."""

@@ -249,6 +249,7 @@ class AppHandler(GingeeHandler, JupyterHandler):
                 prefix=request.headers[PREFIX_HEADER],
                 client_ip=request.remote_ip or "",
                 scheme=request.protocol,
+                operator=self.is_operator(),
             )
         )
         self._relay = relay

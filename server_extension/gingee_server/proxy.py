@@ -1,9 +1,10 @@
 """The live-app proxy: which headers go to the kernel and back, and one shared `KernelClient`.
 
 The kernel's server answers only requests carrying its registration's secret; it learns its public prefix
-from `PREFIX_HEADER`. Hop-by-hop headers are dropped both ways (and any secret or prefix the client sent);
-the answer is relayed chunk by chunk as it arrives, so server-sent events flow, and a client that leaves
-closes the kernel's side. Redirects are relayed, never followed.
+from `PREFIX_HEADER`, and that the operator asks from `OPERATOR_HEADER`. Hop-by-hop headers are dropped both
+ways (and any secret, prefix or operator claim the client sent); the answer is relayed chunk by chunk as it
+arrives, so server-sent events flow, and a client that leaves closes the kernel's side. Redirects are
+relayed, never followed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 
 from tornado.httputil import HTTPHeaders
 
-from gingee_kernel.live import PREFIX_HEADER, SECRET_HEADER, Registration
+from gingee_kernel.live import OPERATOR_HEADER, PREFIX_HEADER, SECRET_HEADER, Registration
 
 from .kernel_client import KernelClient, Outcome, Sink
 
@@ -31,7 +32,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 #: Request headers never forwarded: hop-by-hop, framing (recomputed), and our own (set by the proxy).
-_NOT_FORWARDED = HOP_BY_HOP | {"content-length", "expect", SECRET_HEADER.lower(), PREFIX_HEADER.lower()}
+_NOT_FORWARDED = HOP_BY_HOP | {
+    "content-length", "expect", SECRET_HEADER.lower(), PREFIX_HEADER.lower(), OPERATOR_HEADER.lower()
+}  # fmt: skip
 
 __all__ = ["HOP_BY_HOP", "LiveProxy", "Outcome", "Sink", "forward_headers", "response_headers"]
 
@@ -56,6 +59,7 @@ class LiveProxy:
         prefix: str,
         client_ip: str = "",
         scheme: str = "http",
+        operator: bool = False,
     ) -> Outcome:
         """Send one request to `registration`'s kernel and relay its answer into `sink`."""
         outgoing = HTTPHeaders()
@@ -64,6 +68,8 @@ class LiveProxy:
         outgoing[SECRET_HEADER] = registration.secret
         outgoing[PREFIX_HEADER] = prefix
         outgoing["X-Forwarded-Proto"] = scheme
+        if operator:
+            outgoing[OPERATOR_HEADER] = "1"
         if client_ip:
             outgoing["X-Forwarded-For"] = client_ip
         target = path + (f"?{query}" if query else "")

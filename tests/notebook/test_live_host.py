@@ -86,6 +86,18 @@ async def test_the_port_answers_only_the_jupyter_server(host: LiveHost) -> None:
         await shut(socket)
 
 
+async def test_the_operator_is_who_the_jupyter_server_vouches_for(host: LiveHost) -> None:
+    echo = App.load(host.dir / "web" / "echo")
+    host.call(install(host, echo))
+    base = f"http://127.0.0.1:{host.listen()}/echo/_gingee/openapi.json"
+    async with httpx.AsyncClient(timeout=10) as http:
+        # Every request comes from the Jupyter server on loopback; that alone must not make it the operator's.
+        relayed = await http.get(base, headers=secret(host))
+        vouched = await http.get(base, headers={**secret(host), live.OPERATOR_HEADER: "1"})
+    assert relayed.status_code == 403 and relayed.json()["error"] == "ACCESS_DENIED"
+    assert vouched.status_code == 200 and "/word" in vouched.json()["paths"]
+
+
 async def test_a_refused_request_leaves_the_connection_usable(host: LiveHost) -> None:
     """A 403 to a bodyless request keeps the connection open: a client (or the extension's pooled
     client) that reuses it gets its next answer, not a reset."""

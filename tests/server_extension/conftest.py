@@ -17,7 +17,7 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
-from gingee_kernel.live import PREFIX_HEADER, SECRET_HEADER
+from gingee_kernel.live import OPERATOR_HEADER, PREFIX_HEADER, SECRET_HEADER
 from tests.fixtures.jupyter import JupyterServer, start_jupyter
 from tests.fixtures.servers import Files, write_files
 
@@ -106,6 +106,7 @@ class _Echo(tornado.web.RequestHandler):
                 "prefix": request.headers.get(PREFIX_HEADER),
                 "auth": request.headers.get("Authorization"),
                 "cookie": request.headers.get("Cookie"),
+                "operator": request.headers.get(OPERATOR_HEADER),
                 "body": request.body.decode(),
                 "forwarded_for": request.headers.get("X-Forwarded-For"),
             }

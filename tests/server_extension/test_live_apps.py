@@ -80,9 +80,14 @@ def test_live_app_needs_login_unless_public(server, http, fake_kernel, register)
     assert http.post(server.url("gingee/echo/items"), content=b"{}").status_code == 403
     page = http.get(server.url("gingee/echo/page.html"), headers=server.auth)
     assert page.status_code == 200 and SANDBOX in page.headers.get_list("content-security-policy")
-    anonymous = httpx.get(server.url("gingee/livepub/x"), headers={**server.auth, "Cookie": "_xsrf=1; a=b"})
+    forged = {"X-Gingee-Operator": "1"}
+    assert http.get(server.url("gingee/echo/x"), headers={**server.auth, **forged}).json()["operator"] == "1"
+    anonymous = httpx.get(
+        server.url("gingee/livepub/x"), headers={**server.auth, "Cookie": "_xsrf=1; a=b", **forged}
+    )
     assert anonymous.status_code == 200
     assert anonymous.json()["auth"] is None and anonymous.json()["cookie"] == "a=b"
+    assert anonymous.json()["operator"] is None  # a public app's visitor is never the operator
     assert anonymous.headers["access-control-allow-origin"] == "*"
     public_page = httpx.get(server.url("gingee/livepub/page.html"))
     assert SANDBOX in public_page.headers.get_list("content-security-policy")
