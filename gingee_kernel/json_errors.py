@@ -1,5 +1,10 @@
 """Errors Tornado answers by itself (405 for a method a handler lacks, 400 for a malformed request, an
-HTTPError) written as Gingee's JSON `{error, reason}` instead of Tornado's HTML page, with no traceback."""
+HTTPError) written as Gingee's JSON `{error, reason}` instead of Tornado's HTML page, with no traceback.
+
+A handler that streams request bodies (`streams_body`) may get such an answer before Tornado has read the
+request to its end (a 405 is decided before the handler runs); Tornado then closes the connection once the
+request has been read. Those answers say `Connection: close`, so a keep-alive client does not send its next
+request down a connection that is about to close."""
 
 from __future__ import annotations
 
@@ -24,11 +29,16 @@ def write_json_error(handler: tornado.web.RequestHandler, status_code: int, exc_
         "reason": reason or responses.get(status_code, "error"),
     }
     handler.set_header("Content-Type", "application/json")
+    if getattr(handler, "streams_body", False):
+        handler.set_header("Connection", "close")
     handler.finish(json.dumps(body))
 
 
 class JsonErrors(tornado.web.RequestHandler):
     """A handler whose Tornado-made errors are JSON."""
+
+    #: True on a `@stream_request_body` handler (see the module's docstring).
+    streams_body = False
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         write_json_error(self, status_code, kwargs.get("exc_info"))

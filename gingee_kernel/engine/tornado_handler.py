@@ -83,6 +83,7 @@ class GingeeHandler(JsonErrors):
     """Serves every path under `prefix` through the engine. `prefix` is what precedes `/<app>`."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+    streams_body = True
 
     def initialize(self, engine: Engine, prefix: str = "") -> None:
         self.engine = engine
@@ -273,6 +274,7 @@ class BodylessGingeeHandler(GingeeHandler):
     `bodyless_handler` picks it; it answers exactly as GingeeHandler would."""
 
     _stream_request_body = False
+    streams_body = False
 
     def prepare(self) -> None:  # type: ignore[override]
         # Nothing to limit; a plain method, so Tornado has no coroutine to await.

@@ -99,6 +99,8 @@ def _isolation(project: Project, name: str) -> dict[str, Any]:
 class AppsApiHandler(JsonErrors):
     """`/_gingee/api/apps[/<app>[/<action>]]` and `/_gingee/api/audit`."""
 
+    streams_body = True
+
     SUPPORTED_METHODS = ("GET", "POST", "PUT", "DELETE")
 
     def initialize(self, project: Project, access: AdminAccess, worker: bool = False) -> None:

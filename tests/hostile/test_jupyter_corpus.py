@@ -65,7 +65,7 @@ def _clear(reply: httpx.Response, what: str) -> None:
 
 @pytest.mark.parametrize("signed_in", [True, False], ids=["token", "anonymous"])
 def test_the_jupyter_handlers_answer_every_method_and_body_clearly(jupyter_server, signed_in) -> None:
-    headers = {"Connection": "close", **(jupyter_server.auth if signed_in else {})}
+    headers = jupyter_server.auth if signed_in else {}  # keep-alive: see test_corpus.py
     with httpx.Client(timeout=15, headers=headers) as client:
         for target in TARGETS:
             url = jupyter_server.url(target)
