@@ -1,0 +1,125 @@
+"""The ASGI application of a project: lifespan (load the apps, queue, schedules, fleet; close them),
+HTTP (the engine, or the operator/health/metrics handlers through the Tornado bridge) and websockets."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ..engine.dispatch import Engine
+from ..engine.project import Project
+from ..fleet.http import cluster_api_handlers
+from ..fleet.node import close_fleet, start_fleet
+from ..health import Health, health_handlers
+from ..jobqueue.http import queue_api_handlers
+from ..jobqueue.service import close_service, start_project_queue
+from ..lifecycle.http import apps_api_handlers
+from ..metrics_http import setup as setup_metrics
+from .http import HttpExchange
+from .tornado_bridge import TornadoBridge
+from .websocket import serve_websocket
+
+log = logging.getLogger("gingee.asgi")
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class GingeeASGI:
+    """An ASGI 3 application serving every app of a project, as `gingee serve` does on Tornado.
+
+    The apps load at lifespan startup (an ASGI server without lifespan support gets them loaded on the
+    first request). `worker`: the process's number under a supervisor (`gingee serve --workers N`)."""
+
+    def __init__(self, project_dir: Path | str, *, dev: bool = False, worker: int | None = None) -> None:
+        self.project = Project(project_dir, dev=dev)
+        self.engine = Engine(self.project)
+        self.worker = worker
+        self.health = Health(self.project.shared)
+        self._handlers: list[Any] = [*health_handlers(self.health), *setup_metrics(self.engine)]
+        self.bridge: TornadoBridge | None = None
+        self.started = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            bridge = self.bridge
+            if bridge is None:
+                await self.startup()
+                bridge = self.bridge
+                assert bridge is not None
+            raw = scope.get("raw_path")
+            path = raw.decode("latin-1") if raw else scope["path"]
+            if bridge.matches(path):
+                await bridge(scope, receive, send)
+            else:
+                await HttpExchange(self.engine, scope, receive, send).run()
+        elif kind == "websocket":
+            if self.bridge is None:
+                await self.startup()
+            await serve_websocket(self.engine, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("gingee: the project did not start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        """Load the apps, start the queue (and its schedules) and the fleet node; idempotent."""
+        if self.started:
+            return
+        self.started = True
+        project = self.project
+        await project.load()
+        try:
+            queue = await start_project_queue(project)
+        except BaseException:
+            await project.close()
+            raise
+        try:
+            await start_fleet(project, worker=self.worker)
+        except BaseException:
+            await close_service(project.shared)
+            await project.close()
+            raise
+        handlers = [
+            *self._handlers,
+            *queue_api_handlers(queue, project.config),
+            *cluster_api_handlers(project.shared, project.config),
+            *apps_api_handlers(project, worker=self.worker is not None),
+        ]
+        from ..standalone import _log_request
+
+        self.bridge = TornadoBridge(handlers, log_function=_log_request)
+        # What loading created stays out of the cyclic GC's reach (see standalone.serve).
+        gc.collect()
+        gc.freeze()
+
+    async def shutdown(self) -> None:
+        """Close the fleet node, the queue and every app."""
+        if not self.started:
+            return
+        self.started = False
+        await close_fleet(self.project.shared)
+        await close_service(self.project.shared)
+        await self.project.close()
+
+
+def create_app(project_dir: Path | str, *, dev: bool = False, worker: int | None = None) -> GingeeASGI:
+    """The ASGI application for the project in `project_dir` (`uvicorn`, `hypercorn`, `granian`...)."""
+    return GingeeASGI(project_dir, dev=dev, worker=worker)
