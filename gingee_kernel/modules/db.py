@@ -276,6 +276,13 @@ def _convert(database: _Database, exc: BaseException, *, connecting: bool) -> Gi
             f"{label} ({database.kind} at {database.where}) cannot be reached; check that the server "
             f"is running and the app.json host/port are right"
         )
+    if database.kind != "sqlite" and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        # SQLAlchemy's dialect recognised a lost connection (the server went away mid-statement): worth
+        # a retry, like an unreachable server, though a write may or may not have been committed.
+        return ServiceUnavailable(
+            f"{label} ({database.kind} at {database.where}): the connection was lost during the statement "
+            "(a write in it may or may not have been committed)"
+        )
     orig = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
     args = getattr(orig, "args", ())
     code = getattr(orig, "sqlstate", None)
