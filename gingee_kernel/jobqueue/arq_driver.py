@@ -120,9 +120,21 @@ class ArqDriver(QueueDriver):
                 _queue_name=keys.queue,
                 _defer_by=delay or None,
             )
-        if job is not None and self.settings.wait_replicas:
+        if job is None:
+            # arq answers None for a taken id, and also when the connection broke during its transaction
+            # (redis-py's WatchError): believe it only if the job or its result is really there.
+            job_id = keys.job_id(spec.id)
+            with self.errors("check a job id"):
+                taken = await self.redis.exists(job_key_prefix + job_id, result_key_prefix + job_id)
+            if not taken:
+                raise ServiceUnavailable(
+                    f"queue: the connection to Redis at {self.where} broke while enqueueing a job; "
+                    "it was not added"
+                )
+            return False
+        if self.settings.wait_replicas:
             await self._confirm()
-        return job is not None
+        return True
 
     async def _confirm(self) -> None:
         """Wait until `wait_replicas` replicas hold the job. WAIT covers the writes of its own connection,
