@@ -9,6 +9,7 @@ workers), with the same answers as the Tornado host.
 - application.py  GingeeASGI: lifespan, and which part answers a request
 - http.py         one HTTP request through the engine (limits, streaming, HEAD, 405)
 - websocket.py    one websocket through the host-neutral Session (modules/ws)
+- scope.py        the headers and raw path of a scope, as the Tornado host reads them
 - tornado_bridge.py  the operator API, health, metrics and queue API handlers (Tornado's), run for ASGI
 - serving.py      `gingee serve --server asgi`: uvicorn, signals, draining, `--workers N`
 """

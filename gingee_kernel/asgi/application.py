@@ -19,6 +19,7 @@ from ..jobqueue.service import close_service, start_project_queue
 from ..lifecycle.http import apps_api_handlers
 from ..metrics_http import setup as setup_metrics
 from .http import HttpExchange
+from .scope import raw_path
 from .tornado_bridge import TornadoBridge
 from .websocket import serve_websocket
 
@@ -50,9 +51,7 @@ class GingeeASGI:
                 await self.startup()
                 bridge = self.bridge
                 assert bridge is not None
-            raw = scope.get("raw_path")
-            path = raw.decode("latin-1") if raw else scope["path"]
-            if bridge.matches(path):
+            if bridge.matches(raw_path(scope)):
                 await bridge(scope, receive, send)
             else:
                 await HttpExchange(self.engine, scope, receive, send).run()

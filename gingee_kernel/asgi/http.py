@@ -25,6 +25,7 @@ from ..engine.observe import Exchange
 from ..engine.pipeline import OPERATOR_PAGES
 from ..engine.response import Response
 from ..errors import HttpError
+from .scope import raw_path, request_headers
 from .tornado_bridge import PeerContext
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -77,12 +78,8 @@ class HttpExchange:
         self.receive = receive
         self.send = send
         self.method: str = scope["method"]
-        raw = scope.get("raw_path")
-        self.path = raw.decode("latin-1") if raw else scope["path"]
-        headers = tornado.httputil.HTTPHeaders()
-        for name, value in scope["headers"]:
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
-        self.headers = headers
+        self.path = raw_path(scope)
+        self.headers = request_headers(scope)
 
     async def run(self) -> None:
         if self.method not in METHODS:

@@ -21,6 +21,8 @@ import tornado.iostream
 import tornado.routing
 import tornado.web
 
+from .scope import request_headers
+
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 #: Framing, Server and Date are the ASGI server's business: these headers from a Tornado handler are not
@@ -126,9 +128,7 @@ class TornadoBridge:
         method = scope["method"]
         context = PeerContext(scope.get("client"), scope.get("scheme", "http"))
         connection = _Connection(context, head=method == "HEAD")
-        headers = tornado.httputil.HTTPHeaders()
-        for name, value in scope["headers"]:
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        headers = request_headers(scope)
         raw_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
         target = (raw_path + (b"?" + query if query else b"")).decode("latin-1")

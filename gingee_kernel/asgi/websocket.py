@@ -14,13 +14,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import tornado.httputil
-
 from ..engine.dispatch import Engine
 from ..engine.forwarded import client_ip
 from ..errors import HttpError
 from ..modules.ws.session import Session
 from ..modules.ws.upgrade import UpgradeRequest, admit
+from .scope import raw_path, request_headers
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -93,11 +92,8 @@ async def serve_websocket(engine: Engine, scope: dict[str, Any], receive: Receiv
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return
-    headers = tornado.httputil.HTTPHeaders()
-    for name, value in scope["headers"]:
-        headers.add(name.decode("latin-1"), value.decode("latin-1"))
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else scope["path"]
+    headers = request_headers(scope)
+    path = raw_path(scope)
     client = scope.get("client")
     peer = str(client[0]) if client else ""
     request = UpgradeRequest(
