@@ -12,10 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError
-
 from ..errors import ManifestError
+from ._jsonschema import ValidationError, jsonschema
 
 SCHEMAS = ("gingee", "app", "routes", "pmft", "gpkg", "gup", "package")
 #: Definitions shared by several manifests (module sections such as `mail`), merged into each one's $defs.
@@ -28,12 +26,13 @@ def _schema_text(name: str) -> str:
 
 @functools.cache
 def validator(kind: str) -> jsonschema.protocols.Validator:
-    """The compiled validator for one manifest kind ("gingee", "app", "routes" or "pmft")."""
+    """The compiled validator for one manifest kind ("gingee", "app", "routes" or "pmft").
+
+    The schemas ship with the package, so they are not checked against their meta-schema here (about 180 ms
+    of every start): tests/engine/test_manifests.py checks each one."""
     schema = json.loads(_schema_text(kind))
     schema.setdefault("$defs", {}).update(json.loads(_schema_text(SHARED))["$defs"])
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def read_json(path: Path, label: str | None = None) -> Any:

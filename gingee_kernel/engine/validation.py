@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from ..errors import HttpError
+from ._jsonschema import Draft202012Validator, SchemaError
 from .manifest import pointer_of
 
 _validators: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}

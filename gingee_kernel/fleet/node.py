@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from .. import __version__
 from ..engine.loader import is_app_dir
 from ..engine.permissions import read_grants
@@ -185,6 +183,8 @@ class FleetNode:
 
     async def catch_up(self, *, force: bool = False) -> None:
         """Bring every app that differs from its registry entry to that entry's state."""
+        from redis.exceptions import RedisError  # here: a project that is no fleet never imports redis
+
         rev = await self.registry.revision()
         if rev == self.rev and not force:
             return

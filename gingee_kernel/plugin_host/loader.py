@@ -11,9 +11,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from ..engine import manifest
+from ..engine._jsonschema import jsonschema
 from ..errors import GingeeError, ManifestError
 from . import discovery, policy
 from .api import PluginContext

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from gingee_kernel.engine import manifest
 from gingee_kernel.errors import ManifestError
 from gingee_kernel.standalone import Server
 
@@ -217,3 +218,10 @@ def test_reload_picks_up_fixed_manifest(make_project, serve, client):
     (project / "web/a/box/app.json").write_text('{"name": "a"}')
     server.call(server.project.reload("a"))
     assert client.get(server.url("/a/ok")).json() == {"ok": "a"}
+
+
+@pytest.mark.parametrize("kind", manifest.SCHEMAS)
+def test_every_shipped_schema_is_a_valid_json_schema(kind):
+    # manifest.validator() skips the meta-schema check at start; it is made here instead
+    compiled = manifest.validator(kind)
+    type(compiled).check_schema(compiled.schema)

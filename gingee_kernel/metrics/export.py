@@ -4,7 +4,7 @@ One process: Gingee's registry, the live series and this process's `process_*` s
 processes (`PROMETHEUS_MULTIPROC_DIR` set in the environment before prometheus-client is imported, as
 `gingee serve --workers N` does): the series every worker recorded, merged by prometheus-client's
 multiprocess collector from the files in that folder (requests in flight included: each worker publishes
-its own, see `metrics.publish_in_flight`), plus build info and queue depth from the worker answering.
+its own, see `series.publish_in_flight`), plus build info and queue depth from the worker answering.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .metrics import REGISTRY, LiveCollector, publish_in_flight
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from .series import MULTIPROC_ENV, REGISTRY, LiveCollector, publish_in_flight
 
 
 def multiprocess_dir() -> str | None:

@@ -16,11 +16,11 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .engine.config import DEFAULT_SERVER_CONFIG
-from .errors import ManifestError
-from .json_errors import JsonErrors
-from .metrics_export import exposition
-from .metrics_hook import install
+from ..engine.config import DEFAULT_SERVER_CONFIG
+from ..errors import ManifestError
+from ..json_errors import JsonErrors
+from .export import exposition
+from .hooks import install
 
 log = logging.getLogger("gingee.metrics")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine.observe import Exchange
-from .metrics import LIMIT_ERRORS, http_series, record_limit_rejection, track_engine
+from ..engine.observe import Exchange
+from .series import LIMIT_ERRORS, http_series, record_limit_rejection, track_engine
 
 
 def observe(exchange: Exchange) -> None:

@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from .metrics_export import SCRAPE, Scrape
+from .export import SCRAPE, Scrape
 
 Buckets = tuple[tuple[float, float], ...]  # (upper bound, cumulative count), +Inf last
 

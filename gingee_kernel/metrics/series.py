@@ -8,24 +8,37 @@ Hosts and modules call the `record_*` functions; nothing else touches the metric
 Two kinds of series: those recorded as things happen (counters, histograms, the websocket gauge), which
 prometheus-client's multiprocess mode can share between workers, and live ones computed when scraped
 (`LiveCollector`: build info, requests in flight from the engines' gates, queue depth from callbacks).
+The HTTP counter and histogram, recorded on every request, are plain floats in one process, reported by
+a collector (`HttpCollector`), and prometheus-client's Counter and Histogram in multiprocess mode.
+
+Only prometheus-client's public API is used (`tests/metrics/test_public_api.py` pins it).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import math
+import os
 import threading
+import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.values import MutexValue
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from . import __version__
+from .. import __version__
+
+#: prometheus-client's multiprocess mode is on when this variable (or its lower-case spelling) is in the
+#: environment as it is imported, here: its values then live in files every process shares.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROCESS = MULTIPROC_ENV in os.environ or MULTIPROC_ENV.lower() in os.environ
+#: Whether counters and histograms have `_created` samples: PROMETHEUS_DISABLE_CREATED_SERIES turns them
+#: off, for prometheus-client's metrics and for `HttpCollector` alike.
+CREATED_SERIES = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "").lower() not in ("true", "1", "t")
 
 #: The registry of series recorded as things happen (not the process-global default, so tests and
 #: notebooks can read Gingee's series alone). Live series are added by `LiveCollector` at scrape time.
@@ -33,6 +46,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 log = logging.getLogger("gingee.metrics")
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: The `le` label of each bucket as prometheus-client writes it, +Inf last.
+BUCKET_NAMES = (*(repr(bound) for bound in BUCKETS), "+Inf")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 JOB_EVENTS = frozenset({"enqueued", "started", "succeeded", "failed", "retried", "dead"})
 WS_DIRECTIONS = frozenset({"in", "out"})
@@ -43,18 +58,16 @@ LIMIT_ERRORS = {
     "GATEWAY_TIMEOUT": "timeout",
 }
 
-HTTP_REQUESTS = Counter(
+#: The HTTP metrics, (name, help), both labelled by HTTP_LABELS (`HTTP` below records them).
+HTTP_LABELS = ("app", "route", "method", "status_class")
+HttpLabels = tuple[str, str, str, str]
+HTTP_REQUESTS = (
     "gingee_http_requests_total",
     "HTTP requests answered, by app, route pattern, method and status class.",
-    ["app", "route", "method", "status_class"],
-    registry=REGISTRY,
 )
-HTTP_DURATION = Histogram(
+HTTP_DURATION = (
     "gingee_http_request_duration_seconds",
     "Time to answer an HTTP request, by app, route pattern, method and status class.",
-    ["app", "route", "method", "status_class"],
-    buckets=BUCKETS,
-    registry=REGISTRY,
 )
 LIMIT_REJECTIONS = Counter(
     "gingee_limit_rejections_total",
@@ -185,13 +198,72 @@ def status_class(status: int) -> str:
 
 
 class HttpSeries:
-    """One HTTP series (a counter child and a duration histogram child with the same labels, status class
-    included); `record(seconds)` counts one request and observes its duration, as `counter.inc()` and
-    `histogram.observe(seconds)` do."""
+    """The requests of one (app, route, method, status class) in this process, as plain floats:
+    `record(seconds)` adds the duration to the sum and counts one request in the bucket it falls in (the
+    first whose upper bound is >= it, as `Histogram.observe` picks it). `HttpCollector` reports them when
+    scraped; the request count is the buckets' total."""
+
+    __slots__ = ("buckets", "created", "labels", "lock", "total")
+
+    def __init__(self, labels: HttpLabels, lock: threading.Lock) -> None:
+        self.labels = labels
+        self.lock = lock
+        self.buckets = [0.0] * (len(BUCKETS) + 1)  # one per bound, +Inf last; not cumulative
+        self.total = 0.0
+        self.created = time.time()
+
+    def record(self, seconds: float) -> None:
+        with self.lock:
+            self.total += seconds
+            self.buckets[bisect_left(BUCKETS, seconds)] += 1.0
+
+
+class HttpCollector:
+    """The HTTP series of one process: a prometheus-client collector reporting every `HttpSeries` as the
+    families HTTP_REQUESTS and HTTP_DURATION, labelled by HTTP_LABELS.
+
+    A request updates two floats under one lock. `Counter.inc()` and `Histogram.observe()` would check
+    what cannot fail for a label child, loop over the buckets in Python and take three locks. A scrape
+    copies the series under the same lock, so the count, sum and buckets of each agree.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.lock = threading.Lock()
+        self.series: dict[HttpLabels, HttpSeries] = {}
+        if registry is not None:
+            registry.register(self)
+
+    def add(self, labels: HttpLabels) -> HttpSeries:
+        """The series of `labels` (app, route, method, status class), made on first use."""
+        with self.lock:
+            series = self.series.get(labels)
+            if series is None:
+                series = self.series[labels] = HttpSeries(labels, self.lock)
+        return series
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the two families, with `_created` samples as prometheus-client's own metrics have them."""
+        with self.lock:
+            rows = [(s.labels, list(accumulate(s.buckets)), s.total, s.created) for s in self.series.values()]
+        requests = CounterMetricFamily(*HTTP_REQUESTS, labels=HTTP_LABELS)
+        duration = HistogramMetricFamily(*HTTP_DURATION, labels=HTTP_LABELS)
+        for labels, cumulative, total, created in rows:
+            requests.add_metric(labels, cumulative[-1], created=created if CREATED_SERIES else None)
+            duration.add_metric(labels, list(zip(BUCKET_NAMES, cumulative, strict=True)), total)
+            if CREATED_SERIES:
+                names = dict(zip(HTTP_LABELS, labels, strict=True))
+                duration.add_sample(f"{duration.name}_created", names, created)
+        yield requests
+        yield duration
+
+
+class SharedHttpSeries:
+    """Multiprocess mode: the requests of one (app, route, method, status class) as a counter child and a
+    histogram child, whose values prometheus-client writes to the files every worker's scrape sums."""
 
     __slots__ = ("counter", "histogram")
 
-    def __init__(self, counter: Any, histogram: Any) -> None:
+    def __init__(self, counter: Counter, histogram: Histogram) -> None:
         self.counter = counter
         self.histogram = histogram
 
@@ -200,62 +272,30 @@ class HttpSeries:
         self.histogram.observe(seconds)
 
 
-class _InProcessHttpSeries(HttpSeries):
-    """An HttpSeries whose values are prometheus-client's in-process `MutexValue`s, updated directly.
+class SharedHttpMetrics:
+    """Multiprocess mode: HTTP_REQUESTS and HTTP_DURATION as prometheus-client's Counter and Histogram."""
 
-    `Counter.inc()` and `Histogram.observe()` spend most of their time on checks that cannot fail for a
-    label child (observable? negative amount? exemplar?), on a Python loop over the buckets and on three
-    separate locks. Here the three values (`_value`, `_sum` and the bucket's: the very objects a scrape
-    reads) are updated under one lock that every HTTP recording takes, the bucket found by bisection:
-    the first whose upper bound is >= the duration, as `observe` picks it. Only HttpSeries write these
-    children, so that lock orders every write; readers read a float, as they always do.
-    """
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.requests = Counter(*HTTP_REQUESTS, HTTP_LABELS, registry=registry)
+        self.duration = Histogram(*HTTP_DURATION, HTTP_LABELS, buckets=BUCKETS, registry=registry)
 
-    __slots__ = ("bounds", "buckets", "count", "total")
-
-    def __init__(self, counter: Any, histogram: Any) -> None:
-        super().__init__(counter, histogram)
-        self.count = counter._value
-        self.total = histogram._sum
-        self.buckets = tuple(histogram._buckets)
-        self.bounds = tuple(float(bound) for bound in histogram._upper_bounds)
-
-    def record(self, seconds: float) -> None:
-        with _HTTP_LOCK:
-            self.count._value += 1.0
-            self.total._value += seconds
-            self.buckets[bisect_left(self.bounds, seconds)]._value += 1.0
+    def add(self, labels: HttpLabels) -> SharedHttpSeries:
+        """The series of `labels` (app, route, method, status class)."""
+        return SharedHttpSeries(self.requests.labels(*labels), self.duration.labels(*labels))
 
 
-_HTTP_LOCK = threading.Lock()
+#: Where the HTTP series live: plain floats reported by a collector in one process, prometheus-client's
+#: shared values with several.
+HTTP: HttpCollector | SharedHttpMetrics = (
+    SharedHttpMetrics(REGISTRY) if MULTIPROCESS else HttpCollector(REGISTRY)
+)
+
+#: Series by (app, route, method, status // 100), so a request costs one dict lookup: the labels are
+#: built and `HTTP.add` runs once per series.
+_http_series: dict[tuple[str, str, str, int], HttpSeries | SharedHttpSeries] = {}
 
 
-def _series(counter: Any, histogram: Any) -> HttpSeries:
-    """The series of one counter child and one histogram child: updated directly where their values are
-    prometheus-client's in-process ones laid out as expected, else through their public methods
-    (multiprocess mode, whose values write to shared files, or another prometheus-client layout)."""
-    try:
-        values = [counter._value, histogram._sum, *histogram._buckets]
-        bounds = [float(bound) for bound in histogram._upper_bounds]
-    except (AttributeError, TypeError, ValueError):
-        return HttpSeries(counter, histogram)
-    if (
-        all(type(value) is MutexValue and isinstance(value._value, float) for value in values)
-        and len(values) == len(bounds) + 2
-        and bounds
-        and bounds[-1] == math.inf
-    ):
-        return _InProcessHttpSeries(counter, histogram)
-    return HttpSeries(counter, histogram)
-
-
-#: Series of HTTP_REQUESTS and HTTP_DURATION by (app, route, method, status // 100), the key of both
-#: metrics' label children (the status class is a label of each): `.labels()` runs once per series, not
-#: once per request.
-_http_series: dict[tuple[str, str, str, int], HttpSeries] = {}
-
-
-def http_series(app: str, route: str, method: str, status: int) -> HttpSeries:
+def http_series(app: str, route: str, method: str, status: int) -> HttpSeries | SharedHttpSeries:
     """The series one request is recorded in (`record_http_request` uses it)."""
     key = (app, route, method, status // 100)
     series = _http_series.get(key)
@@ -266,8 +306,7 @@ def http_series(app: str, route: str, method: str, status: int) -> HttpSeries:
             series = _http_series.get(key)
             if series is not None:
                 return series
-        labels = (app, route, method, status_class(status))
-        series = _http_series[key] = _series(HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
+        series = _http_series[key] = HTTP.add((app, route, method, status_class(status)))
     return series
 
 
