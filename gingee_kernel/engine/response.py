@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
+
+from .json_text import json_bytes, json_text
 
 log = logging.getLogger("gingee.engine")
 
@@ -24,46 +25,16 @@ class Transport(Protocol):
         """End the response."""
 
 
-_ENCODER = json.JSONEncoder(default=str)
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-_c_encode_ascii = json.encoder.encode_basestring_ascii
-
-
-def _json(value: Any) -> str:
-    """`json.dumps(value, default=str)`, without building a JSONEncoder per call (json.dumps does whenever
-    an argument such as `default` is given) nor going through its Python `encode`/`iterencode` layers: the
-    C encoder that `iterencode` would build, with the same settings, is built here directly (a fresh one
-    per call, since it holds the circular-reference markers). Same output, byte for byte."""
-    if _c_make_encoder is None:  # an interpreter without the C accelerator
-        return _ENCODER.encode(value)
-    if isinstance(value, str):
-        return _c_encode_ascii(value)
-    encoder = _ENCODER
-    return "".join(
-        _c_make_encoder(
-            {},
-            str,
-            _c_encode_ascii,
-            None,
-            encoder.key_separator,
-            encoder.item_separator,
-            False,
-            False,
-            True,
-        )(value, 0)
-    )
-
-
 def encode_body(data: Any, content_type: str | None) -> tuple[bytes, str]:
     """Bytes and content type for `data`: dict/list/number/bool/None as JSON, str as text, bytes as-is."""
     kind = type(data)
     if kind is dict or kind is list:
-        return _json(data).encode("utf-8"), content_type or "application/json"
+        return json_bytes(data), content_type or "application/json"
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data), content_type or "application/octet-stream"
     if isinstance(data, str):
         return data.encode("utf-8"), content_type or "text/plain; charset=utf-8"
-    return _json(data).encode("utf-8"), content_type or "application/json"
+    return json_bytes(data), content_type or "application/json"
 
 
 class Response:
@@ -213,7 +184,7 @@ class Response:
 
     async def write_sse(self, data: Any, *, event: str | None = None, id: str | None = None) -> None:
         """Write one server-sent event; `data` that is not a str is sent as JSON."""
-        text = data if isinstance(data, str) else _json(data)
+        text = data if isinstance(data, str) else json_text(data)
         lines = [f"event: {event}"] if event else []
         if id is not None:
             lines.append(f"id: {id}")

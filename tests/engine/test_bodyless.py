@@ -85,14 +85,14 @@ def test_with_and_without_a_body_the_answer_is_the_same(server, client):
     assert client.head(server.url("/a/echo?x=1")).headers["Content-Length"] == plain.headers["Content-Length"]
     # HTTP/1.0 without any header at all, and a keep-alive connection reused after a bodyless request
     reply = exchange(server.port, b"GET /a/echo HTTP/1.0\r\n\r\n", until=b"never")
-    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b'{"body": "", "query": {}}')
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b'{"body":"","query":{}}')
     two = (
         b"GET /a/echo HTTP/1.1\r\nHost: x\r\n\r\n"
         b"POST /a/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
     )
-    replies = exchange(server.port, two, until=b'{"body": "hi", "query": {}}')
+    replies = exchange(server.port, two, until=b'{"body":"hi","query":{}}')
     assert replies.count(b"HTTP/1.1 200") == 2
-    assert replies.endswith(b'{"body": "hi", "query": {}}')
+    assert replies.endswith(b'{"body":"hi","query":{}}')
 
 
 class _Connection:

@@ -220,7 +220,7 @@ def test_server_sent_events(server, client):
         assert reply.headers["content-type"].startswith("text/event-stream")
         body = b"".join(reply.iter_bytes()).decode()
     events = [block for block in body.split("\n\n") if block]
-    assert events == [f'event: tick\ndata: {{"n": {i}}}' for i in range(3)]
+    assert events == [f'event: tick\ndata: {{"n":{i}}}' for i in range(3)]
 
 
 MIDDLEWARE = {

@@ -161,7 +161,7 @@ def test_server_sent_events_from_a_disk_app(server, http):
     reply = http.get(server.url("gingee/private/events"), headers=server.auth)
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/event-stream")
-    assert reply.text == 'data: {"n": 1}\n\n'
+    assert reply.text == 'data: {"n":1}\n\n'
 
 
 def test_admin_api_lists_apps(server, http):
