@@ -56,6 +56,7 @@ class MemoryDriver(QueueDriver):
         self._jobs: dict[str, OrderedDict[str, _Job]] = {}
         self._dead: dict[str, OrderedDict[str, dict[str, Any]]] = {}
         self._finished: dict[str, OrderedDict[str, _Job]] = {}  # by finish time, for expiry and listings
+        self._ticks: dict[tuple[str, str], int] = {}  # (app, schedule) -> the latest tick claimed
         self._ready: asyncio.Queue[_Job] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._workers: list[asyncio.Task[None]] = []
@@ -135,7 +136,12 @@ class MemoryDriver(QueueDriver):
         return True
 
     async def claim_tick(self, app: str, schedule: str, tick_ms: int) -> bool:
-        """One process: the scheduler asks once per tick."""
+        """One process: a tick is claimed if it is later than the schedule's last claimed one (ticks only
+        move forward), so asking twice for one tick runs it once."""
+        key = (app, schedule)
+        if tick_ms <= self._ticks.get(key, -1):
+            return False
+        self._ticks[key] = tick_ms
         return True
 
     async def start(self, runner: JobRunner) -> None:

@@ -99,6 +99,20 @@ class Scheduler:
             return
         self._running[key] = asyncio.create_task(self._run(app, schedule, tick_ms))
 
+    async def run_tick(self, app: str, schedule: str, tick_ms: int) -> None:
+        """Run the tick at `tick_ms` (epoch milliseconds) of `app`'s schedule called `schedule` now, as the
+        loop does when that tick is due: the grants are checked, the tick is claimed across processes
+        (a tick already claimed does not run again) and its job is enqueued or its script run. An app or
+        schedule that does not exist is a KeyError."""
+        runtime = self.service.apps.get(app)
+        if runtime is None:
+            raise KeyError(f"no app '{app}' runs on this queue")
+        for candidate in runtime.config.get("schedules", []):
+            if candidate["name"] == schedule:
+                await self._run(app, candidate, tick_ms)
+                return
+        raise KeyError(f"app '{app}' has no schedule '{schedule}'")
+
     async def _run(self, name: str, schedule: dict[str, Any], tick_ms: int) -> None:
         app = self.service.apps.get(name)
         if app is None or app.maintenance:

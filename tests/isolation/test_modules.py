@@ -194,8 +194,7 @@ def test_a_schedules_script_runs_in_the_worker(isolated, client: httpx.Client) -
     )
     worker = client.get(server.url("/iso/pid")).json()["pid"]
     project = server.project
-    (configured,) = project.apps["iso"].config["schedules"]
-    server.call(Scheduler(project.shared[SHARED_KEY])._run("iso", configured, 1_767_236_400_000))
+    server.call(Scheduler(project.shared[SHARED_KEY]).run_tick("iso", "hourly", 1_767_236_400_000))
     stored = server.call(project.shared["cache"].get("iso:tick"))
     assert stored is not None, "the schedule's script did not run"
     assert json.loads(stored) == {"pid": worker, "payload": {"n": 7}, "id": "schedule:hourly:1767236400000"}
