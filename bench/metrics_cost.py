@@ -41,7 +41,7 @@ def hook_microseconds(calls: int = 100_000, repeats: int = 7) -> float:
     """CPU time the engine spends per request on metrics (the Exchange, two clock reads, the observer),
     best of `repeats`, measured in this process."""
     from gingee_kernel.engine.observe import Exchange
-    from gingee_kernel.metrics_hook import observe
+    from gingee_kernel.metrics.hooks import observe
 
     observers = [observe]
     clock = time.perf_counter

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import tornado.httputil
 
 from .lifecycle.audit import token_id
-from .metrics_http import parse_peer, socket_peer
+from .metrics.http import parse_peer, socket_peer
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

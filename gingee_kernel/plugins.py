@@ -25,7 +25,7 @@ def __getattr__(name: str) -> Any:
             "what is installed"
         )
     require(bound.permission)
-    from .metrics import record_plugin_event
+    from .metrics.series import record_plugin_event
 
     record_plugin_event(name, app.name, "used")
     return bound.instance

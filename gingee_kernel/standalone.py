@@ -33,9 +33,9 @@ from .health import Health, health_handlers
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
 from .lifecycle.http import apps_api_handlers
-from .metrics import publish_in_flight
-from .metrics_export import multiprocess_dir
-from .metrics_http import setup as setup_metrics
+from .metrics.export import multiprocess_dir
+from .metrics.http import setup as setup_metrics
+from .metrics.series import publish_in_flight
 from .modules.ws.tornado_host import UpgradeMatcher, websocket_rule
 
 log = logging.getLogger("gingee.serve")

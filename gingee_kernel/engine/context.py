@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from ..errors import NoAppContext, PermissionDenied
-from ..metrics import record_permission_denied
+from ..metrics.series import record_permission_denied
 
 if TYPE_CHECKING:
     from .app import AppRuntime

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GingeeError, ManifestError
-from ..metrics import record_app_load_error
+from ..metrics.series import record_app_load_error
 from . import manifest
 from .app import AppRuntime
 from .config import server_config, settle_cluster

@@ -13,7 +13,7 @@ from typing import Any
 from ..engine.app import AppRuntime
 from ..engine.context import app_context
 from ..errors import PermissionDenied
-from ..metrics import record_permission_denied
+from ..metrics.series import record_permission_denied
 
 #: The operations a worker may call, by module.
 OPERATIONS = {

@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import metrics
 from ..engine.app import AppRuntime
 from ..engine.context import app_context
 from ..engine.g import G
 from ..errors import PermissionDenied
+from ..metrics import series as metrics
 from . import handlers
 from .errors import Retry
 from .job import JobContext, JobSpec, backoff_delay, encode_json

@@ -10,9 +10,9 @@ from collections.abc import Callable, MutableMapping
 from datetime import timedelta
 from typing import Any
 
-from .. import metrics
 from ..engine.app import AppRuntime
 from ..errors import ServiceUnavailable
+from ..metrics import series as metrics
 from . import handlers
 from .base import QueueDriver
 from .job import JOB_ID, JobHandle, JobSpec, encode_json, seconds

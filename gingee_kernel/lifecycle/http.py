@@ -36,7 +36,7 @@ from ..engine.project import Project
 from ..errors import GingeeError, HttpError, ManifestError
 from ..jobqueue.api import query_limit
 from ..json_errors import JsonErrors
-from ..metrics_http import socket_peer
+from ..metrics.http import socket_peer
 from .audit import AuditLog
 from .operations import Lifecycle, LifecycleError, LoadFailed
 from .package import PackageError, PackageLimits, read_app

@@ -16,7 +16,7 @@ from typing import Any
 from ..engine.app import AppRuntime
 from ..engine.context import require
 from ..errors import ModuleConfigError
-from ..metrics import record_cache_lookup
+from ..metrics.series import record_cache_lookup
 from .cache_drivers.base import CacheDriver
 
 __all__ = ["clear", "close_backend", "delete", "get", "incr", "set"]

@@ -20,7 +20,7 @@ from ..engine.context import require, time_left
 from ..jobqueue.errors import Retry
 from ..jobqueue.job import JobHandle
 from ..jobqueue.service import service_for
-from ..metrics import record_mail
+from ..metrics.series import record_mail
 from .mail_drivers.base import MailDriver, SendResult
 from .mail_drivers.console import OUTBOXES
 from .mail_drivers.errors import (

@@ -25,7 +25,7 @@ from ..engine.app import AppRuntime
 from ..engine.context import require
 from ..jobqueue.job import JobHandle
 from ..jobqueue.service import service_for
-from ..metrics import record_search
+from ..metrics.series import record_search
 from .drivers import app_driver
 from .search_drivers.base import Hit, IndexSpec, Results, Search, SearchDriver
 from .search_drivers.cursor import MAX_OFFSET, decode, digest, encode

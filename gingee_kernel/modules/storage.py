@@ -22,7 +22,7 @@ from typing import Any
 
 from ..engine.app import AppRuntime
 from ..engine.context import require
-from ..metrics import record_storage
+from ..metrics.series import record_storage
 from .drivers import app_driver
 from .storage_drivers.base import Method, ObjectInfo, Opened, Page, StorageDriver
 from .storage_drivers.chunks import as_chunks

@@ -1,6 +1,6 @@
 """`app.dashboard()`: live ipywidgets of requests per route, latency, errors and the last requests.
 
-The numbers are the app's Prometheus series (`metrics_read.snapshot`), the same ones `/metrics` and
+The numbers are the app's Prometheus series (`metrics.read.snapshot`), the same ones `/metrics` and
 `{base_url}gingee/metrics` expose, so the dashboard and Grafana agree (a route's p50 and p99 cover every
 status class: `snapshot` sums its histogram's buckets over them). The last requests come from the engine's
 observer, which runs on the host thread and only appends to a deque. One task on the kernel's own loop
@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..engine.observe import Exchange
-from ..metrics_read import AppStats, snapshot
+from ..metrics.read import AppStats, snapshot
 from .host import LiveHost
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from ..engine.config import server_config
 from ..engine.dispatch import Engine
 from ..engine.project import Project, load_server_config
 from ..jobqueue.service import SHARED_KEY, QueueService, close_service, start_project_queue
-from ..metrics_hook import install as install_metrics
+from ..metrics.hooks import install as install_metrics
 from . import secret_port
 
 T = TypeVar("T")

@@ -22,8 +22,8 @@ from ..engine.dispatch import Engine
 from ..engine.tornado_handler import GingeeHandler, announces_no_body
 from ..jobqueue.http import QueueApiHandler
 from ..jobqueue.service import SHARED_KEY, QueueService
-from ..metrics_export import exposition
-from ..metrics_merge import KERNEL_METRICS_PATH
+from ..metrics.export import exposition
+from ..metrics.merge import KERNEL_METRICS_PATH
 from ..modules.ws.tornado_host import UpgradeMatcher, WebSocketHandler
 
 if TYPE_CHECKING:

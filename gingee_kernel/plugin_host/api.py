@@ -42,7 +42,7 @@ class PluginContext:
 
     def count(self, event: str, amount: float = 1) -> None:
         """Add to the plugin's `/metrics` series `gingee_plugin_events_total{plugin, app, event}`."""
-        from ..metrics import record_plugin_event
+        from ..metrics.series import record_plugin_event
 
         record_plugin_event(self.plugin, self.app, event, amount)
 

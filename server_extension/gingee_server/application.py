@@ -12,7 +12,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Unicode
 
-from gingee_kernel.metrics_hook import install as install_metrics
+from gingee_kernel.metrics.hooks import install as install_metrics
 
 from .handlers import default_handlers
 from .host import GingeeHost

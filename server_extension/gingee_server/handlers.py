@@ -25,8 +25,8 @@ from gingee_kernel.engine.apidocs import ASSETS, VIEWER_DIR
 from gingee_kernel.errors import HttpError
 from gingee_kernel.json_errors import JsonErrors
 from gingee_kernel.live import SECRET_HEADER, Registration
-from gingee_kernel.metrics_export import SCRAPE
-from gingee_kernel.metrics_merge import KERNEL_METRICS_PATH, Merged
+from gingee_kernel.metrics.export import SCRAPE
+from gingee_kernel.metrics.merge import KERNEL_METRICS_PATH, Merged
 
 from .app_handler import AUTH_RESOURCE, AppHandler
 from .host import GingeeHost

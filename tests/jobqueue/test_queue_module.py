@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from gingee_kernel import metrics, queue
+from gingee_kernel import queue
 from gingee_kernel.engine.context import app_context
 from gingee_kernel.engine.project import Project
 from gingee_kernel.errors import NoAppContext, PermissionDenied
 from gingee_kernel.jobqueue import register_job_handler, unregister_job_handler
+from gingee_kernel.metrics import series as metrics
 from tests.jobqueue.conftest import StartProject
 
 JOBS = {

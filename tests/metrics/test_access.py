@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from gingee_kernel.errors import ManifestError
-from gingee_kernel.metrics_hook import observe
-from gingee_kernel.metrics_http import MetricsAccess
+from gingee_kernel.metrics.hooks import observe
+from gingee_kernel.metrics.http import MetricsAccess
 
 from .helpers import Scrape
 

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from gingee_kernel.metrics_export import exposition
+from gingee_kernel.metrics.export import exposition
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
 

@@ -1,17 +1,16 @@
-"""HTTP series update prometheus-client's in-process values directly: they must record exactly what the
-children's own `inc()` and `observe()` record (bucket edges included), from any number of threads, and
-fall back to those methods for values laid out otherwise (multiprocess mode)."""
+"""HTTP series: `HttpCollector`'s plain floats must scrape exactly as prometheus-client's own Counter and
+Histogram record the same requests (bucket edges included), from any number of threads; multiprocess mode
+records through those metrics' public methods."""
 
 from __future__ import annotations
 
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, generate_latest
 
-from gingee_kernel import metrics
+from gingee_kernel.metrics import series as metrics
 
 AMOUNTS = [0.0, 0.001, *metrics.BUCKETS, 0.0050001, 0.3, 7.5, 10.0000001, 120.0]
-LABELS = ("app", "route", "method", "status_class")  # what HTTP_REQUESTS and HTTP_DURATION are labelled by
 OK = ("a", "/items/:id", "GET", "2xx")
 MISSING = ("a", "/items/:id", "GET", "4xx")
 
@@ -25,44 +24,49 @@ def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str
     }
 
 
-def children(registry: CollectorRegistry) -> tuple[Counter, Histogram]:
-    counter = Counter("c_total", "c", LABELS, registry=registry)
-    histogram = Histogram("h_seconds", "h", LABELS, buckets=metrics.BUCKETS, registry=registry)
-    return counter, histogram
-
-
-def test_the_test_metrics_are_labelled_as_the_real_ones():
-    assert metrics.HTTP_REQUESTS._labelnames == LABELS
-    assert metrics.HTTP_DURATION._labelnames == LABELS
-
-
-def test_direct_recording_matches_the_public_methods():
+def record_both(amounts_ok: list[float], amounts_missing: list[float]) -> tuple[CollectorRegistry, ...]:
+    """The same requests recorded by an HttpCollector and by prometheus-client's own metrics."""
     fast, public = CollectorRegistry(), CollectorRegistry()
-    counter, histogram = children(fast)
-    ok = metrics._series(counter.labels(*OK), histogram.labels(*OK))
-    missing = metrics._series(counter.labels(*MISSING), histogram.labels(*MISSING))
-    assert isinstance(ok, metrics._InProcessHttpSeries)  # this prometheus-client is laid out as expected
-    counter2, histogram2 = children(public)
-    for amount in AMOUNTS:
-        ok.record(amount)
-        counter2.labels(*OK).inc()
-        histogram2.labels(*OK).observe(amount)
-    for amount in AMOUNTS[::3]:
-        missing.record(amount)
-        counter2.labels(*MISSING).inc()
-        histogram2.labels(*MISSING).observe(amount)
+    collector, shared = metrics.HttpCollector(fast), metrics.SharedHttpMetrics(public)
+    for labels, amounts in ((OK, amounts_ok), (MISSING, amounts_missing)):
+        for amount in amounts:
+            collector.add(labels).record(amount)
+            shared.add(labels).record(amount)
+    return fast, public
+
+
+def test_the_collector_scrapes_as_prometheus_client_records():
+    fast, public = record_both(AMOUNTS, AMOUNTS[::3])
     assert samples(fast) == samples(public)
-    ok_bucket = tuple(sorted([*zip(LABELS, OK, strict=True), ("le", "0.005")]))
-    missing_labels = tuple(sorted(zip(LABELS, MISSING, strict=True)))
-    assert samples(fast)[("h_seconds_bucket", ok_bucket)] == 3  # 0, 0.001, 0.005
-    assert samples(fast)[("h_seconds_count", missing_labels)] == len(AMOUNTS[::3])
+    ok_bucket = tuple(sorted([*zip(metrics.HTTP_LABELS, OK, strict=True), ("le", "0.005")]))
+    missing_labels = tuple(sorted(zip(metrics.HTTP_LABELS, MISSING, strict=True)))
+    assert samples(fast)[("gingee_http_request_duration_seconds_bucket", ok_bucket)] == 3  # 0, 0.001, 0.005
+    assert samples(fast)[("gingee_http_request_duration_seconds_count", missing_labels)] == len(AMOUNTS[::3])
+
+
+def test_the_exposition_is_the_same_text_apart_from_created_times():
+    fast, public = record_both([0.02, 0.3], [0.001])
+
+    def lines(registry: CollectorRegistry) -> list[str]:
+        return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+
+    assert sorted(lines(fast)) == sorted(lines(public))
+    created = [line for line in generate_latest(fast).decode().splitlines() if line.startswith("gingee_")]
+    assert sum("_created{" in line for line in created) == 4  # a counter and a histogram per series
+
+
+def test_an_empty_collector_still_declares_both_families():
+    registry = CollectorRegistry()
+    metrics.HttpCollector(registry)
+    text = generate_latest(registry).decode()
+    assert "# TYPE gingee_http_requests_total counter" in text
+    assert "# TYPE gingee_http_request_duration_seconds histogram" in text
 
 
 def test_threads_recording_at_once_lose_nothing():
     registry = CollectorRegistry()
-    counter, histogram = children(registry)
-    ok = metrics._series(counter.labels(*OK), histogram.labels(*OK))
-    missing = metrics._series(counter.labels(*MISSING), histogram.labels(*MISSING))
+    collector = metrics.HttpCollector(registry)
+    ok, missing = collector.add(OK), collector.add(MISSING)
 
     def work(series: metrics.HttpSeries) -> None:
         for _ in range(20_000):
@@ -74,28 +78,17 @@ def test_threads_recording_at_once_lose_nothing():
     for thread in threads:
         thread.join()
     for values in (OK, MISSING):
-        labels = dict(zip(LABELS, values, strict=True))
-        assert registry.get_sample_value("c_total", labels) == 40_000
-        assert registry.get_sample_value("h_seconds_bucket", {**labels, "le": "0.005"}) == 40_000
-        assert registry.get_sample_value("h_seconds_count", labels) == 40_000
+        labels = dict(zip(metrics.HTTP_LABELS, values, strict=True))
+        assert registry.get_sample_value("gingee_http_requests_total", labels) == 40_000
+        bucket = {**labels, "le": "0.005"}
+        assert registry.get_sample_value("gingee_http_request_duration_seconds_bucket", bucket) == 40_000
+        assert registry.get_sample_value("gingee_http_request_duration_seconds_count", labels) == 40_000
 
 
-def test_children_laid_out_otherwise_use_the_public_methods():
-    class Child:
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, float]] = []
-
-        def inc(self, amount: float = 1) -> None:
-            self.calls.append(("inc", amount))
-
-        def observe(self, amount: float) -> None:
-            self.calls.append(("observe", amount))
-
-    counter, histogram = Child(), Child()
-    series = metrics._series(counter, histogram)
-    assert type(series) is metrics.HttpSeries
-    series.record(0.25)
-    assert counter.calls == [("inc", 1)] and histogram.calls == [("observe", 0.25)]
+def test_one_process_records_plain_floats():
+    assert not metrics.MULTIPROCESS
+    assert isinstance(metrics.HTTP, metrics.HttpCollector)
+    assert type(metrics.http_series("plain-test", "/", "GET", 200)) is metrics.HttpSeries
 
 
 def value(name: str, **labels: str) -> float:
@@ -121,13 +114,11 @@ def test_each_status_class_has_its_own_cached_series():
     ok = metrics.http_series("class-test", "/items/:id", "GET", 200)
     assert metrics.http_series("class-test", "/items/:id", "GET", 204) is ok  # one series per class
     missing = metrics.http_series("class-test", "/items/:id", "GET", 404)
-    assert isinstance(ok, metrics._InProcessHttpSeries) and isinstance(missing, metrics._InProcessHttpSeries)
-    assert missing.histogram is not ok.histogram
-    assert ok.counter is metrics.HTTP_REQUESTS.labels("class-test", "/items/:id", "GET", "2xx")
-    assert ok.histogram is metrics.HTTP_DURATION.labels("class-test", "/items/:id", "GET", "2xx")
-    assert missing.histogram is metrics.HTTP_DURATION.labels("class-test", "/items/:id", "GET", "4xx")
-    assert metrics.http_series("class-test", "/items/:id", "BREW", 404).histogram is (
-        metrics.HTTP_DURATION.labels("class-test", "/items/:id", "other", "4xx")
+    assert missing is not ok
+    assert ok is metrics.HTTP.add(("class-test", "/items/:id", "GET", "2xx"))
+    assert missing is metrics.HTTP.add(("class-test", "/items/:id", "GET", "4xx"))
+    assert metrics.http_series("class-test", "/items/:id", "BREW", 404) is (
+        metrics.HTTP.add(("class-test", "/items/:id", "other", "4xx"))
     )
 
     metrics.record_http_request("class-test", "/items/:id", "GET", 404, 0.001)

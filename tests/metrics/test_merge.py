@@ -1,11 +1,11 @@
-"""metrics_merge: a live kernel's Gingee series join the server's exposition once, parseable."""
+"""metrics.merge: a live kernel's Gingee series join the server's exposition once, parseable."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gingee_kernel.metrics_merge import Merged
+from gingee_kernel.metrics.merge import Merged
 
 
 def _registry(app: str) -> CollectorRegistry:

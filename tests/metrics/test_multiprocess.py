@@ -10,8 +10,9 @@ import sys
 from .helpers import Scrape
 
 WORKER = """
-from gingee_kernel import metrics
-assert type(metrics.http_series("mp", "/items/:id", "GET", 200)) is metrics.HttpSeries  # public methods
+from gingee_kernel.metrics import series as metrics
+assert metrics.MULTIPROCESS and isinstance(metrics.HTTP, metrics.SharedHttpMetrics)
+assert type(metrics.http_series("mp", "/items/:id", "GET", 200)) is metrics.SharedHttpSeries  # files
 metrics.record_http_request("mp", "/items/:id", "GET", 200, 0.02)
 metrics.record_http_request("mp", "/items/:id", "GET", 404, 0.002)
 metrics.record_job("mp", "mail", "succeeded")
@@ -20,7 +21,7 @@ metrics.record_job_duration("mp", "mail", 0.3)
 
 SCRAPER = """
 import asyncio, sys
-from gingee_kernel.metrics_export import exposition
+from gingee_kernel.metrics.export import exposition
 body, content_type = asyncio.run(exposition())
 sys.stdout.write(body.decode())
 """

@@ -1,11 +1,11 @@
-"""metrics_read: the numbers a notebook dashboard shows, from the same series /metrics exposes."""
+"""metrics.read: the numbers a notebook dashboard shows, from the same series /metrics exposes."""
 
 from __future__ import annotations
 
 import pytest
 
-from gingee_kernel import metrics
-from gingee_kernel.metrics_read import quantile, snapshot
+from gingee_kernel.metrics import series as metrics
+from gingee_kernel.metrics.read import quantile, snapshot
 
 
 def test_quantile_interpolates_like_prometheus():

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from gingee_kernel import metrics
-from gingee_kernel.metrics_export import exposition
+from gingee_kernel.metrics import series as metrics
+from gingee_kernel.metrics.export import exposition
 
 from .helpers import Scrape
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gingee_kernel import HttpError
-from gingee_kernel.metrics_read import snapshot
+from gingee_kernel.metrics.read import snapshot
 from gingee_kernel.notebook import App
 
 

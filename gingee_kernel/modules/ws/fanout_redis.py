@@ -18,8 +18,9 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from ... import metrics, redis_url
+from ... import redis_url
 from ...errors import ModuleConfigError
+from ...metrics import series as metrics
 from .fanout import Deliver, Envelope, Fanout
 from .presence import Presence
 

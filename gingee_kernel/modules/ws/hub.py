@@ -15,8 +15,8 @@ import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ... import metrics
 from ...errors import HttpError
+from ...metrics import series as metrics
 from .fanout import Envelope, Fanout, LocalFanout
 from .settings import ServerSettings
 

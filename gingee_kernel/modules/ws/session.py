@@ -22,8 +22,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from ... import metrics
 from ...engine.context import app_context
+from ...metrics import series as metrics
 from .calls import run_callback, run_script
 from .socket import Connection, Socket
 from .upgrade import Admission

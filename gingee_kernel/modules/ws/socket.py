@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ... import metrics
 from ...engine.g import AppInfo
 from ...errors import GingeeError
+from ...metrics import series as metrics
 from .send_buffer import DEFAULT_LIMIT, SendBuffer
 
 if TYPE_CHECKING:

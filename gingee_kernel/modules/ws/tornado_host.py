@@ -14,10 +14,10 @@ import tornado.routing
 import tornado.websocket
 from tornado.httputil import HTTPServerRequest
 
-from ... import metrics
 from ...engine.dispatch import Engine
 from ...engine.forwarded import client_ip
 from ...errors import HttpError
+from ...metrics import series as metrics
 from .protocol import StrictProtocol
 from .session import Session
 from .upgrade import Admission, UpgradeRequest, admit

@@ -19,10 +19,10 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from ... import metrics
 from ...engine.app import AppRuntime
 from ...engine.context import app_context
 from ...errors import GingeeError, HttpError, PermissionDenied
+from ...metrics import series as metrics
 from ..login.session import user_from_cookies
 from .calls import run_script
 from .hub import Hub, Reservation, hub_for

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gingee_kernel import metrics
+from gingee_kernel.metrics import series as metrics
 
 from .conftest import chat_files, recv, ws_url
 

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from gingee_kernel import metrics
+from gingee_kernel.metrics import series as metrics
 
 from .conftest import close_code, recv, ws_url
 from .raw import RawClient
