@@ -1,7 +1,8 @@
 """Server subprocesses for the benchmarks: free ports, CPU time from /proc, the `gingee` command, and a
 process whose output goes to a temporary log shown when it fails.
 
-Shared by bench/http_hello.py (and, through it, bench/metrics_cost.py) and bench/ws_broadcast.py.
+Shared by bench/http_hello.py (and, through it, bench/metrics_cost.py and bench/asgi_hello.py),
+bench/ws_broadcast.py and bench/start_time.py.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def gingee_command() -> list[str]:
     if found:
         return [found]
     return [sys.executable, "-c", "import sys; from gingee_kernel.cli import main; sys.exit(main())"]
+
+
+def asgi_command(project: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    """`gingee serve PROJECT --server asgi`: Gingee's ASGI host under uvicorn (uvloop and httptools, the
+    `gingee[fast]` extra), as users run it."""
+    return [*gingee_command(), "serve", str(project), "--server", "asgi", "--host", host, "--port", str(port)]
 
 
 class ServerProcess:

@@ -10,8 +10,11 @@ client timestamps what it receives. Prints, for each server, deliveries per seco
 the time from the first send to the last receipt), p50 and p99 delivery latency (send to receipt),
 the server's CPU time per delivery, and the gingee/bare ratios. Goal: >= 0.9.
 
+`--server asgi` serves the Gingee side with `gingee serve --server asgi` (uvicorn, uvloop, websockets'
+protocol) instead of the Tornado host, against the same bare Tornado server. Goal: >= 1.
+
 Usage: python bench/ws_broadcast.py [--clients 200] [--broadcasts 100] [--size 64] [--interval 0]
-                                    [--warmup 20] [--rounds 1] [--pin]
+                                    [--warmup 20] [--rounds 1] [--pin] [--server tornado|asgi]
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import _servers
-from _servers import HERE, ServerProcess, free_port
+from _servers import HERE, ServerProcess, asgi_command, free_port
 from ws_client import Client
 
-GOAL = 0.9
+#: gingee/bare deliveries per second, per Gingee host (`--server`).
+GOALS = {"tornado": 0.9, "asgi": 1.0}
 
 GINGEE_HANDLER = """
 async def handle(socket, ctx):
@@ -183,9 +187,12 @@ async def bench(args: argparse.Namespace) -> int:
     gingee_port, bare_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="ws-bench-") as tmp:
         project = gingee_project(Path(tmp), gingee_port)
-        gingee_cmd = [sys.executable, "-m", "gingee_kernel.cli", "serve", str(project)]
+        if args.server == "asgi":
+            gingee_cmd = asgi_command(project, gingee_port)
+        else:
+            gingee_cmd = [sys.executable, "-m", "gingee_kernel.cli", "serve", str(project)]
         servers = [
-            Server("gingee", gingee_cmd, gingee_port, args.pin),
+            Server(gingee_name(args), gingee_cmd, gingee_port, args.pin),
             Server(
                 "bare tornado",
                 [sys.executable, str(HERE / "bare_ws.py"), "--port", str(bare_port)],
@@ -210,6 +217,11 @@ async def bench(args: argparse.Namespace) -> int:
 FIELDS = ("deliveries_per_second", "p50_ms", "p99_ms", "cpu_us_per_delivery")
 
 
+def gingee_name(args: argparse.Namespace) -> str:
+    """The Gingee server's name in the output: "gingee" on Tornado, "gingee asgi" on the ASGI host."""
+    return "gingee" if args.server == "tornado" else "gingee asgi"
+
+
 def report(args: argparse.Namespace, results: dict[str, list[Result]]) -> None:
     """Print each server's medians and the gingee/bare ratios."""
     mode = "back to back" if not args.interval else f"every {args.interval:g} s"
@@ -226,10 +238,10 @@ def report(args: argparse.Namespace, results: dict[str, list[Result]]) -> None:
             f"{name:14} {m.deliveries_per_second:13.0f} {m.p50_ms:8.2f} {m.p99_ms:8.2f} "
             f"{m.cpu_us_per_delivery:16.2f}"
         )
-    g, b = median["gingee"], median["bare tornado"]
+    g, b = median[gingee_name(args)], median["bare tornado"]
     print(
-        f"gingee/bare: deliveries/s {g.deliveries_per_second / b.deliveries_per_second:.2f} "
-        f"(goal >= {GOAL}); p99 latency, bare/gingee {b.p99_ms / g.p99_ms:.2f}; "
+        f"{g.server}/bare: deliveries/s {g.deliveries_per_second / b.deliveries_per_second:.2f} "
+        f"(goal >= {GOALS[args.server]:g}); p99 latency, bare/gingee {b.p99_ms / g.p99_ms:.2f}; "
         f"CPU per delivery, bare/gingee {b.cpu_us_per_delivery / g.cpu_us_per_delivery:.2f}"
     )
 
@@ -243,6 +255,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pin", action="store_true", help="servers on CPU 0, clients on CPU 1")
+    parser.add_argument(
+        "--server", choices=sorted(GOALS), default="tornado", help="Gingee's host: tornado (default) or asgi"
+    )
     args = parser.parse_args()
     return asyncio.run(bench(args))
 

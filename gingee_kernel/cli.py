@@ -9,14 +9,16 @@ import sys
 from pathlib import Path
 
 from .errors import GingeeError
+from .hosts import NAMES as HOSTS
 
 
 def _serve(args: argparse.Namespace) -> int:
     workers = args.workers or _cpu_count()
     if workers == 1:
-        from .standalone import serve
+        from .hosts import load
 
-        asyncio.run(serve(Path(args.project), dev=args.dev, host=args.host, port=args.port))
+        host = load(args.server)
+        host.run(host.serve(Path(args.project), dev=args.dev, host=args.host, port=args.port))
         return 0
     if args.dev:
         raise ValueError(
@@ -25,7 +27,9 @@ def _serve(args: argparse.Namespace) -> int:
         )
     from .cluster import serve_cluster
 
-    return serve_cluster(Path(args.project), workers=workers, host=args.host, port=args.port)
+    return serve_cluster(
+        Path(args.project), workers=workers, host=args.host, port=args.port, server=args.server
+    )
 
 
 def _cpu_count() -> int:
@@ -124,6 +128,12 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="processes serving the port (default 1; 0: one per CPU); see docs/serving.md",
+    )
+    serve.add_argument(
+        "--server",
+        choices=HOSTS,
+        default=HOSTS[0],
+        help="the HTTP server: tornado (default) or asgi (uvicorn: the gingee[fast] extra); docs/serving.md",
     )
     serve.set_defaults(run=_serve)
 

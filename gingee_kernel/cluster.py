@@ -17,7 +17,6 @@ and forwards no signals, hence this small loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import logging
@@ -38,7 +37,7 @@ from .errors import GingeeError
 
 log = logging.getLogger("gingee.cluster")
 
-#: The variable prometheus-client reads at import (metrics_export.MULTIPROC_ENV; importing that module
+#: The variable prometheus-client reads at import (metrics.export.MULTIPROC_ENV; importing that module
 #: here would import prometheus-client before the variable is set).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: A worker's exit status when it could not start: the parent stops instead of forking it again.
@@ -191,14 +190,19 @@ def _per_process_state(config: dict[str, Any]) -> list[str]:
     return found
 
 
-def serve_cluster(project_dir: Path, *, workers: int, host: str | None, port: int | None) -> int:
-    """Serve `project_dir` from `workers` forked processes on one port; the parent's exit status."""
+def serve_cluster(
+    project_dir: Path, *, workers: int, host: str | None, port: int | None, server: str = "tornado"
+) -> int:
+    """Serve `project_dir` from `workers` forked processes on one port, each on the host called `server`
+    (hosts.NAMES); the parent's exit status."""
     folder, owned = _metrics_folder()
     try:
         from prometheus_client.multiprocess import mark_process_dead
 
         from .engine.project import load_server_config
-        from .standalone import serve  # imported once here, shared by the workers
+        from .hosts import load
+
+        serving = load(server)  # imported once here, shared by the workers
 
         config = load_server_config(project_dir)
         host = host or config["server"]["host"]
@@ -224,7 +228,9 @@ def serve_cluster(project_dir: Path, *, workers: int, host: str | None, port: in
         def work(number: int) -> int:
             try:
                 own = tornado.netutil.bind_sockets(bound, host, reuse_port=True) if reuse else sockets
-                asyncio.run(serve(project_dir, dev=False, host=host, port=bound, sockets=own, worker=number))
+                serving.run(
+                    serving.serve(project_dir, dev=False, host=host, port=bound, sockets=own, worker=number)
+                )
             except (GingeeError, OSError, ValueError) as exc:  # cannot start: config, Redis, files
                 print(f"gingee: worker {number}: {exc}", file=sys.stderr, flush=True)
                 return BOOT_FAILED

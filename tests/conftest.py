@@ -8,6 +8,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.apps",
+    "tests.fixtures.asgi",
     "tests.fixtures.haproxy",
     "tests.fixtures.jupyter",
     "tests.fixtures.moto",

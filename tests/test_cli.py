@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gingee_kernel.cli import main
 
@@ -52,11 +53,13 @@ def test_check_reports_broken_apps_and_exits_nonzero(tmp_path: Path, capsys) -> 
     assert "error  bad: web/bad/box/app.json: at /limits/max_body_size: expected a string matching" in out
 
 
-def test_serve_subprocess_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["tornado", "asgi"])
+def test_serve_subprocess_answers_and_stops_on_sigterm(tmp_path: Path, server: str) -> None:
     main(["new", str(tmp_path / "p")])
     port = free_port()
+    command = ["serve", str(tmp_path / "p"), "--port", str(port), "--server", server]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gingee_kernel.cli", "serve", str(tmp_path / "p"), "--port", str(port)],
+        [sys.executable, "-m", "gingee_kernel.cli", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -70,3 +73,22 @@ def test_serve_subprocess_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert f"on http://127.0.0.1:{port}/ (apps: hello)" in out
+    assert ("under uvicorn" in out) == (server == "asgi")
+
+
+def test_serve_asgi_without_uvicorn_says_what_to_install(tmp_path: Path) -> None:
+    main(["new", str(tmp_path / "p")])
+    code = (
+        "import sys; sys.modules['uvicorn'] = None\n"  # as if uvicorn were not installed
+        "from gingee_kernel.cli import main\n"
+        f"sys.exit(main(['serve', {str(tmp_path / 'p')!r}, '--port', '0', '--server', 'asgi']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'gingee[fast]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_refuses_an_unknown_server(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", ".", "--server", "gunicorn"])
+    assert "invalid choice: 'gunicorn' (choose from 'tornado', 'asgi')" in capsys.readouterr().err

@@ -95,15 +95,16 @@ class Cluster:
 
 @pytest.fixture
 def cluster(make_project, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
-    """Factory: `cluster(env={...})` starts `gingee serve PROJECT --workers 2` with TMPDIR in tmp_path."""
+    """Factory: `cluster(env={...})` starts `gingee serve PROJECT --workers 2` with TMPDIR in tmp_path
+    (`server`: its --server)."""
     started: list[Cluster] = []
 
-    def start(env: dict[str, str] | None = None, workers: int = 2) -> Cluster:
+    def start(env: dict[str, str] | None = None, workers: int = 2, server: str = "tornado") -> Cluster:
         project = make_project(FILES)
         port = free_port()
         tmp = tmp_path / "tmp"
         tmp.mkdir(exist_ok=True)
-        command = ["serve", str(project), "--port", str(port), "--workers", str(workers)]
+        command = ["serve", str(project), "--port", str(port), "--workers", str(workers), "--server", server]
         proc = subprocess.Popen(
             [sys.executable, "-m", "gingee_kernel.cli", *command],
             stdout=subprocess.PIPE,
@@ -129,8 +130,9 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_workers_share_the_port_replace_the_dead_and_stop_on_sigterm(cluster, tmp_path: Path) -> None:
-    running = cluster()
+@pytest.mark.parametrize("server", ["tornado", "asgi"])
+def test_workers_share_the_port_replace_the_dead_and_stop_on_sigterm(cluster, tmp_path: Path, server) -> None:
+    running = cluster(server=server)
     folders = list((tmp_path / "tmp").glob("gingee-metrics-*"))
     assert len(folders) == 1  # the parent's private PROMETHEUS_MULTIPROC_DIR
 

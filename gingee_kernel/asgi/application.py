@@ -3,6 +3,7 @@ HTTP (the engine, or the operator/health/metrics handlers through the Tornado br
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,11 +18,12 @@ from ..health import Health, health_handlers
 from ..jobqueue.http import queue_api_handlers
 from ..jobqueue.service import close_service, start_project_queue
 from ..lifecycle.http import apps_api_handlers
-from ..metrics_http import setup as setup_metrics
-from .http import HttpExchange
-from .scope import raw_path
+from ..metrics.http import setup as setup_metrics
+from ..modules.ws.hub import SHARED_KEY as HUB_KEY
+from .http import HttpExchange, bad_request
+from .scope import raw_path, unreadable
 from .tornado_bridge import TornadoBridge
-from .websocket import serve_websocket
+from .websocket import AsgiConnection, serve_websocket
 
 log = logging.getLogger("gingee.asgi")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -42,10 +44,17 @@ class GingeeASGI:
         self._handlers: list[Any] = [*health_handlers(self.health), *setup_metrics(self.engine)]
         self.bridge: TornadoBridge | None = None
         self.started = False
+        #: The websockets open now (see close_websockets).
+        self.websockets: set[AsgiConnection] = set()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            refused = unreadable(scope)
+            if refused is not None:
+                log.info("gingee: a bare 400 for a request Tornado would not read: %s", refused)
+                await bad_request(send)
+                return
             bridge = self.bridge
             if bridge is None:
                 await self.startup()
@@ -58,7 +67,7 @@ class GingeeASGI:
         elif kind == "websocket":
             if self.bridge is None:
                 await self.startup()
-            await serve_websocket(self.engine, scope, receive, send)
+            await serve_websocket(self.engine, scope, receive, send, self.websockets)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -109,11 +118,26 @@ class GingeeASGI:
         gc.collect()
         gc.freeze()
 
+    async def close_websockets(self, timeout: float = 1.0) -> None:
+        """Close every open websocket with 1001 `app unloaded`, as `gingee serve` does when it stops, and
+        wait (up to `timeout` s) until the close frames went out.
+
+        An ASGI server that stops closes the websockets still open itself, before the lifespan shutdown
+        (uvicorn: 1012 "service restart"); a host that stops the server calls this first."""
+        hub = self.project.shared.get(HUB_KEY)
+        if hub is not None:
+            for app in tuple(self.project.apps.values()):
+                hub.close_app(app)
+        if self.websockets:
+            flushed = [asyncio.ensure_future(c.flushed()) for c in tuple(self.websockets)]
+            await asyncio.wait(flushed, timeout=timeout)
+
     async def shutdown(self) -> None:
-        """Close the fleet node, the queue and every app."""
+        """Close the websockets, the fleet node, the queue and every app."""
         if not self.started:
             return
         self.started = False
+        await self.close_websockets()
         await close_fleet(self.project.shared)
         await close_service(self.project.shared)
         await self.project.close()

@@ -5,13 +5,19 @@
 - a body over the app's `max_body_size` is 413 `PAYLOAD_TOO_LARGE` (at once for such a Content-Length);
 - on a `"body": "stream"` route the script starts at once and reads the body as it arrives, with
   `max_upload_size` as the limit;
-- streamed replies (server-sent events) go out chunk by chunk; HEAD gets the headers and no body.
+- streamed replies (server-sent events) go out chunk by chunk, and a write after the client left raises
+  ConnectionResetError; HEAD gets the headers and no body;
+- 204 and 304 carry no Content-Length; a reply that cannot be sent as it is (a header with CR/LF, a body
+  on a 204) is Tornado's bare 500 JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,27 +36,70 @@ from .tornado_bridge import PeerContext
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-#: The methods the Tornado host's handler serves (GingeeHandler.SUPPORTED_METHODS).
-METHODS = frozenset({"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"})
+#: The methods the Tornado host's handler serves (GingeeHandler.SUPPORTED_METHODS), in its order.
+_SUPPORTED = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+METHODS = frozenset(_SUPPORTED)
 _NOT_ALLOWED = b'{"error": "METHOD_NOT_ALLOWED", "reason": "Method Not Allowed"}'
+#: A 405 names what is allowed (RFC 9110 §15.5.6); the Tornado host's own 405 does not yet.
+_NOT_ALLOWED_HEADERS = [(b"content-type", b"application/json"), (b"allow", ", ".join(_SUPPORTED).encode())]
+_INTERNAL_ERROR = b'{"error": "INTERNAL_SERVER_ERROR", "reason": "Internal Server Error"}'
 _CLOSE = [(b"connection", b"close")]
+#: Statuses whose replies have no body, hence no Content-Length (RFC 9110 §8.6) and, as Tornado sends
+#: them, none of the representation headers below.
+_NO_CONTENT = frozenset({204, 304})
+_REPRESENTATION = frozenset({"content-type", "content-encoding", "content-language"})
+log = logging.getLogger("gingee.asgi")
 
 
 class _Transport:
-    """Streams a reply as ASGI body messages (the engine's Transport)."""
+    """Streams a reply as ASGI body messages (the engine's Transport).
 
-    __slots__ = ("head", "send", "started")
+    An ASGI server drops what is sent after the client left, without an error (uvicorn does), so once
+    the request body is read the transport listens for `http.disconnect`: a write after it raises
+    ConnectionResetError, as the Tornado host's does, and a script streaming events learns that its
+    client is gone."""
 
-    def __init__(self, send: Send, head: bool) -> None:
+    __slots__ = ("gone", "head", "head_sent", "receive", "send", "started", "watcher")
+
+    def __init__(self, send: Send, head: bool, receive: Receive | None = None) -> None:
         self.send = send
         self.head = head
         self.started = False
+        self.head_sent = False
+        self.gone = False
+        #: Set once the request body was read whole: from then on, `receive` only says the client left.
+        self.receive = receive
+        self.watcher: asyncio.Future[None] | None = None
+
+    def body_read(self, receive: Receive) -> None:
+        """The request body was read whole: watch for the client leaving while the reply streams."""
+        self.receive = receive
+        if self.started:
+            self._watch()
+
+    def _watch(self) -> None:
+        if self.watcher is None and self.receive is not None:
+            self.watcher = asyncio.ensure_future(self._wait_for_disconnect(self.receive))
+
+    async def _wait_for_disconnect(self, receive: Receive) -> None:
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # the server cannot tell: writes go on as before
+            log.debug("cannot watch for the client leaving", exc_info=True)
+            return
+        self.gone = True
 
     async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
         self.started = True
-        await self.send({"type": "http.response.start", "status": status, "headers": encode_headers(headers)})
+        lines = encode_headers(headers)  # a ValueError goes to the script, as on Tornado
+        await self.send({"type": "http.response.start", "status": status, "headers": lines})
+        self.head_sent = True
+        self._watch()
 
     async def write(self, chunk: bytes) -> None:
+        if self.gone:
+            raise ConnectionResetError("the client closed the stream")
         if self.head:
             return
         try:
@@ -60,17 +109,46 @@ class _Transport:
 
     async def finish(self) -> None:
         with contextlib.suppress(OSError):
+            if not self.head_sent:  # the stream's headers were refused: there is nothing to end
+                await _internal_error(self.send, self.head)
+                return
             await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        if self.watcher is not None:
+            self.watcher.cancel()
+
+
+#: What Tornado lets into a header value (RequestHandler._VALID_HEADER_CHARS): no CR, LF or other
+#: control characters, nothing past Latin-1. A header name must be an RFC 9110 token.
+_VALID_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
+_VALID_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Header lines encoded already (the engine's constant headers, the common content types); bounded, so
+#: values that vary (Location, ETag) cannot grow it for ever.
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_ENCODED_MAX = 512
 
 
 def encode_headers(lines: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.lower().encode("latin-1"), str(value).encode("latin-1")) for name, value in lines]
+    """ASGI header lines; ValueError for a name or value that could split the reply (CR, LF...)."""
+    encoded = []
+    for name, value in lines:
+        pair = _ENCODED.get((name, value))
+        if pair is None:
+            text = str(value)
+            if _VALID_NAME.fullmatch(name) is None:
+                raise ValueError(f"unsafe header name {name!r}")
+            if _VALID_VALUE.fullmatch(text) is None:
+                raise ValueError(f"unsafe header value {text!r}")
+            pair = (name.lower().encode("latin-1"), text.encode("latin-1"))
+            if type(value) is str and len(_ENCODED) < _ENCODED_MAX:
+                _ENCODED[(name, value)] = pair
+        encoded.append(pair)
+    return encoded
 
 
 class HttpExchange:
     """One request: read (or stream) the body within its limit, dispatch, write the Response."""
 
-    __slots__ = ("engine", "headers", "method", "path", "receive", "scope", "send")
+    __slots__ = ("engine", "headers", "method", "path", "receive", "scope", "send", "started")
 
     def __init__(self, engine: Engine, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         self.engine = engine
@@ -80,10 +158,11 @@ class HttpExchange:
         self.method: str = scope["method"]
         self.path = raw_path(scope)
         self.headers = request_headers(scope)
+        self.started = time.perf_counter()
 
     async def run(self) -> None:
         if self.method not in METHODS:
-            await self._answer(405, [(b"content-type", b"application/json")], _NOT_ALLOWED)
+            await self._answer(405, _NOT_ALLOWED_HEADERS, _NOT_ALLOWED)
             return
         engine, path = self.engine, self.path
         upload = engine.streamed_body_limit(self.method, path)
@@ -98,11 +177,11 @@ class HttpExchange:
         body = await self._read(limit)
         if body is None:
             return
-        transport = _Transport(self.send, self.method == "HEAD")
+        transport = _Transport(self.send, self.method == "HEAD", self.receive)
         response = await engine.dispatch(self.incoming(body), transport)
         if response.streaming:
             await response.end()
-        else:
+        elif not transport.started:  # a stream the script ended itself is answered already
             await self.write(response)
 
     async def _read(self, limit: int) -> bytes | None:
@@ -133,6 +212,7 @@ class HttpExchange:
         while not task.done():
             message = await self.receive()
             if message["type"] == "http.disconnect":
+                transport.gone = True
                 stream.fail(
                     HttpError(
                         400,
@@ -156,6 +236,7 @@ class HttpExchange:
                     await fed
             if not message.get("more_body", False):
                 stream.finish()
+                transport.body_read(self.receive)
                 break
         response = await task
         if response.streaming:
@@ -189,18 +270,33 @@ class HttpExchange:
         context = PeerContext(self.scope.get("client"), self.scope.get("scheme", "http"))
         connection = _Peer(context)
         request = tornado.httputil.HTTPServerRequest(
-            self.method, self.path, headers=self.headers, connection=connection
+            headers=self.headers,
+            connection=connection,
+            start_line=tornado.httputil.RequestStartLine(self.method, self.path, "HTTP/1.1"),
         )
         token = (self.engine.project.config.get("admin") or {}).get("token")
         return AdminAccess(token).who(request)[0] is not None
 
     async def write(self, response: Response, close: bool = False) -> None:
         body = response.body or b""
-        headers = encode_headers(response.header_lines())
-        headers.append((b"content-length", str(len(body)).encode()))
+        status = response.status
+        lines = response.header_lines()
+        try:
+            if status in _NO_CONTENT or 100 <= status < 200:
+                if body:  # Tornado refuses it ("Cannot send body with status code")
+                    raise ValueError(f"a reply with status {status} has no body, but one was sent")
+                # No body, so no Content-Length and no representation headers (as Tornado's finish()).
+                headers = encode_headers([(k, v) for k, v in lines if k.lower() not in _REPRESENTATION])
+            else:
+                headers = encode_headers(lines)
+                headers.append((b"content-length", str(len(body)).encode()))
+        except (TypeError, ValueError) as exc:  # the reply cannot be sent: a bare 500, as Tornado answers
+            log.error("%s %s: the reply cannot be sent: %s", self.method, self.path, exc)
+            await _internal_error(self.send, self.method == "HEAD")
+            return
         if close:
             headers.extend(_CLOSE)
-        await self._answer(response.status, headers, body, encoded=True)
+        await self._answer(status, headers, body, encoded=True)
 
     async def _too_large(self, limit: int) -> None:
         error = HttpError(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {limit} bytes")
@@ -210,6 +306,7 @@ class HttpExchange:
             name = engine.split(self.path)[0]
             exchange = Exchange(app=name if name in engine.project.apps else "-", status=413)
             exchange.method, exchange.error = self.method, error.code
+            exchange.duration = time.perf_counter() - self.started
             engine.notify(exchange)
 
     async def _answer(
@@ -220,6 +317,21 @@ class HttpExchange:
         send = self.send
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if self.method == "HEAD" else body})
+
+
+async def bad_request(send: Send) -> None:
+    """Tornado's answer to a request it will not read (scope.unreadable): a bare 400, and the connection
+    closed."""
+    headers = [(b"content-length", b"0"), *_CLOSE]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _internal_error(send: Send, head: bool = False) -> None:
+    """Tornado's own 500 for a reply it cannot send (json_errors.py)."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(_INTERNAL_ERROR))]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else _INTERNAL_ERROR})
 
 
 class _Peer:

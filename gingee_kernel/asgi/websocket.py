@@ -51,7 +51,8 @@ class AsgiConnection:
         if self.closing:
             return
         self.closing = True
-        self._queue({"type": "websocket.close", "code": code or 1000, "reason": reason or ""})
+        sent = self._queue({"type": "websocket.close", "code": code or 1000, "reason": reason or ""})
+        sent.add_done_callback(_retrieved)  # nobody awaits it: a client gone already is no error
 
     def _queue(self, frame: dict[str, Any]) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -86,9 +87,25 @@ class AsgiConnection:
         self.closing = True
         self._writer.cancel()
 
+    async def flushed(self) -> None:
+        """Wait until the writer has stopped (after the close frame, once the Session closed)."""
+        await asyncio.wait([self._writer])
 
-async def serve_websocket(engine: Engine, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    """Admit, accept, then pump messages into a Session until the client or the app closes."""
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def serve_websocket(
+    engine: Engine,
+    scope: dict[str, Any],
+    receive: Receive,
+    send: Send,
+    open_connections: set[AsgiConnection] | None = None,
+) -> None:
+    """Admit, accept, then pump messages into a Session until the client or the app closes; the
+    connection is in `open_connections` meanwhile."""
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return
@@ -112,6 +129,8 @@ async def serve_websocket(engine: Engine, scope: dict[str, Any], receive: Receiv
     try:
         await send({"type": "websocket.accept"})
         connection = AsgiConnection(send)
+        if open_connections is not None:
+            open_connections.add(connection)
         session = Session(admission, connection)
         await session.open()  # the app's handle(socket, ctx) first, as Tornado awaits open()
         code: int | None = None
@@ -131,6 +150,8 @@ async def serve_websocket(engine: Engine, scope: dict[str, Any], receive: Receiv
     finally:
         if connection is not None:
             connection.stop()
+            if open_connections is not None:
+                open_connections.discard(connection)
         if session is None:
             admission.release()
         else:

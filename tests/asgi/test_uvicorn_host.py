@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import tornado.httpclient
 import tornado.websocket
 
 from tests.fixtures.jupyter import free_port
+from tests.test_cli import wait_for
 
 pytest.importorskip("uvicorn")
 
@@ -94,3 +96,38 @@ def test_a_websocket_echoes_and_an_unknown_path_is_refused(uvicorn_server: str) 
     answer, refused = asyncio.run(talk())
     assert json.loads(answer or "null") == {"echo": "hello"}
     assert refused == 404
+
+
+def test_gingee_serve_asgi_closes_websockets_with_1001_and_exits_0_on_sigterm(make_project, tmp_path) -> None:
+    """`gingee serve --server asgi`: its start line, and a stop that closes open websockets as the
+    Tornado host does (1001 "app unloaded", not uvicorn's 1012) before exiting 0."""
+    root = make_project(FILES)
+    port = free_port()
+    command = [sys.executable, "-m", "gingee_kernel", "serve", str(root), "--server", "asgi"]
+    proc = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"ws://127.0.0.1:{port}/a/ws"
+
+    async def talk() -> tuple[int | None, str | None]:
+        socket = await tornado.websocket.websocket_connect(url)
+        await socket.write_message("hi")
+        assert json.loads(await socket.read_message() or "null") == {"echo": "hi"}
+        proc.send_signal(signal.SIGTERM)
+        while await socket.read_message() is not None:
+            pass
+        socket.close()
+        return socket.close_code, socket.close_reason
+
+    try:
+        wait_for(f"http://127.0.0.1:{port}/_gingee/health", proc)
+        code, reason = asyncio.run(talk())
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert (code, reason) == (1001, "app unloaded")
+    assert proc.returncode == 0, out
+    assert f"on http://127.0.0.1:{port}/ (apps: a) under uvicorn" in out

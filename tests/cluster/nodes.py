@@ -24,12 +24,13 @@ START_TIMEOUT = 30.0
 
 
 class Node:
-    """`python -m gingee_kernel serve PROJECT` on a free 127.0.0.1 port."""
+    """`python -m gingee_kernel serve PROJECT` on a free 127.0.0.1 port (`server`: its --server)."""
 
-    def __init__(self, project: Path, *, name: str = "", workers: int = 1) -> None:
+    def __init__(self, project: Path, *, name: str = "", workers: int = 1, server: str = "tornado") -> None:
         self.project = project
         self.name = name or project.name
         self.workers = workers
+        self.server = server
         self.port = _free_port()
         self.log_path = project.parent / f"{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -42,6 +43,8 @@ class Node:
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers > 1:
             command += ["--workers", str(self.workers)]
+        if self.server != "tornado":
+            command += ["--server", self.server]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         if wait:

@@ -61,8 +61,9 @@ def test_readiness_fails_while_the_queue_redis_is_down_and_recovers(tmp_path, no
         redis.stop()
 
 
-def test_sigterm_drains_readiness_fails_while_the_apps_still_serve(tmp_path, nodes) -> None:
-    node = Node(project(tmp_path, {"server": {"drain_ms": 60_000}})).start()
+@pytest.mark.parametrize("server", ["tornado", "asgi"])
+def test_sigterm_drains_readiness_fails_while_the_apps_still_serve(tmp_path, nodes, server) -> None:
+    node = Node(project(tmp_path, {"server": {"drain_ms": 60_000}}), server=server).start()
     nodes.append(node)
     node.signal(signal.SIGTERM)
     node.wait_until(lambda: node.get("/_gingee/health/ready").status_code == 503, "start draining")
