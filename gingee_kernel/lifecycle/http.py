@@ -30,6 +30,7 @@ import tornado.httputil
 import tornado.web
 
 from ..admin_access import AdminAccess
+from ..deferred_refusal import DeferredRefusal
 from ..engine.loader import APP_NAME
 from ..engine.permissions import declared, read_grants
 from ..engine.project import Project
@@ -111,41 +112,23 @@ class AppsApiHandler(JsonErrors):
         self._chunks: list[bytes] = []
         self._size = 0
         self._limit = self.limits.max_package_bytes + _MULTIPART_SLACK
-        #: A refusal decided before the body was read: answered once it is (see _refuse).
-        self._refusal: tuple[int, dict[str, Any]] | None = None
+        #: A refusal decided before the body was read: answered once it is (deferred_refusal.py).
+        self.refusal = DeferredRefusal(self, self.limits.max_package_bytes + _MULTIPART_SLACK, self._reply)
         self.who: str | None = None
 
     def prepare(self) -> None:
         self.who, reason = self.access.who(self.request)
         if self.who is None:
-            self._refuse(403, {"error": "ACCESS_DENIED", "reason": reason})
+            self.refusal.refuse(403, {"error": "ACCESS_DENIED", "reason": reason})
             return
         # A raw body is the package itself; only a multipart envelope gets room around it.
         multipart = self.request.headers.get("Content-Type", "").startswith("multipart/form-data")
         self._limit = self.limits.max_package_bytes + (_MULTIPART_SLACK if multipart else 0)
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self._limit:
-            self._refuse(413, self._too_large_body())
+            self.refusal.refuse(413, self._too_large_body())
         # A chunked body is counted in data_received (the connection's max_body_size is not set: past it,
         # Tornado drops the connection without an answer).
-
-    def _refuse(self, status: int, body: dict[str, Any]) -> None:
-        """Refuse the request. The answer waits until the body is read (and thrown away): answering
-        earlier makes Tornado close the connection with the body unread, which resets it, and the client
-        often never sees the answer. A body past `_discard` bytes is not worth reading: answer now and
-        close (`Connection: close`, so a keep-alive client does not reuse the connection)."""
-        if self._refusal is None:
-            self._refusal = (status, body)
-        self._chunks.clear()
-        length = self.request.headers.get("Content-Length")
-        declared = int(length) if length is not None and length.isdigit() else 0
-        if max(declared, self._size) > self._discard:
-            self.set_header("Connection", "close")
-            self._reply(*self._refusal)
-
-    @property
-    def _discard(self) -> int:
-        return self.limits.max_package_bytes + _MULTIPART_SLACK
 
     def _too_large_body(self) -> dict[str, Any]:
         return {
@@ -155,14 +138,12 @@ class AppsApiHandler(JsonErrors):
         }
 
     def data_received(self, chunk: bytes) -> None:
-        if self._finished:
-            return
         self._size += len(chunk)
-        if self._refusal is not None:
-            if self._size > self._discard:
-                self._refuse(*self._refusal)
+        if self.refusal.pending:
+            self.refusal.received(self._size)
         elif self._size > self._limit:
-            self._refuse(413, self._too_large_body())
+            self._chunks.clear()
+            self.refusal.refuse(413, self._too_large_body(), self._size)
         else:
             self._chunks.append(chunk)
 
@@ -216,11 +197,12 @@ class AppsApiHandler(JsonErrors):
         await self._answer(path)
 
     async def _answer(self, path: str) -> None:
-        if self._finished:  # refused while the body was arriving
-            return
-        if self._refusal is not None:
-            self._audit_refusal(path, *self._refusal)
-            self._reply(*self._refusal)
+        refusal = self.refusal
+        if refusal.pending:
+            if not refusal.answered:  # else answered while the body was arriving
+                assert refusal.body is not None
+                self._audit_refusal(path, refusal.status, refusal.body)
+                refusal.answer()
             return
         try:
             status, body, changed = await self._route(

@@ -10,6 +10,7 @@ Behind the secret: the apps (HTTP and websocket upgrades, relayed by the extensi
 from __future__ import annotations
 
 import hmac
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,9 @@ import tornado.routing
 import tornado.web
 
 from .. import live
+from ..deferred_refusal import DeferredRefusal
 from ..engine.dispatch import Engine
-from ..engine.tornado_handler import GingeeHandler, announces_no_body
+from ..engine.tornado_handler import GingeeHandler
 from ..jobqueue.http import QueueApiHandler
 from ..jobqueue.service import SHARED_KEY, QueueService
 from ..metrics.export import exposition
@@ -29,7 +31,8 @@ from ..modules.ws.tornado_host import UpgradeMatcher, WebSocketHandler
 if TYPE_CHECKING:
     from .host import LiveHost
 
-_REFUSED = b'{"error": "ACCESS_DENIED", "reason": "this port only answers the Jupyter server"}'
+REFUSED = {"error": "ACCESS_DENIED", "reason": "this port only answers the Jupyter server"}
+_REFUSED = json.dumps(REFUSED).encode()
 
 
 def _has_secret(request: tornado.httputil.HTTPServerRequest, secret: str) -> bool:
@@ -49,21 +52,26 @@ class _SecretHandler(GingeeHandler):
     def initialize(self, engine: Engine, prefix: str = "", secret: str = "") -> None:
         super().initialize(engine, prefix)
         self.secret = secret
-        self._stranger = False
+        self._stranger: DeferredRefusal | None = None
 
     async def prepare(self) -> None:
         if _has_secret(self.request, self.secret):
             await super().prepare()
-        elif announces_no_body(self.request):
-            # Refused once Tornado has read the whole (empty) request, so the connection stays open:
-            # answered from prepare, a streaming handler's connection would be closed after the 403.
-            self._stranger = True
-        else:
-            _refuse(self)  # before reading a stranger's body; Tornado closes the connection after it
+            return
+        # A stranger's body is not read (discard 0): with one coming, the 403 goes out at once and the
+        # connection closes; a body-less request is answered from the method, keeping it open.
+        self._stranger = DeferredRefusal(self, discard=0)
+        self._stranger.refuse(403, REFUSED)
+
+    def data_received(self, chunk: bytes) -> Any:
+        if self._stranger is not None:
+            self._stranger.received(len(chunk))
+            return None
+        return super().data_received(chunk)
 
     async def _serve(self) -> None:
-        if self._stranger:
-            _refuse(self)
+        if self._stranger is not None:
+            self._stranger.answer()
         else:
             await super()._serve()
 
