@@ -162,3 +162,25 @@ def test_the_url_uses_the_server_that_holds_the_kernel_folder(
     (runtime / f"jpserver-{os.getpid()}.json").unlink()
     runtime_file(os.getpid(), tmp_path / "work", "/user/ada/")
     assert base_url() == "/user/ada/"
+
+
+@pytest.mark.parametrize(
+    "framing", ["Content-Length: 5\r\n\r\nhello", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"]
+)
+async def test_a_stranger_sending_a_body_is_refused_at_once_and_told_the_connection_closes(
+    host: LiveHost, framing: str
+) -> None:
+    """A stranger's body is never read: the 403 goes out as soon as one is coming, with `Connection:
+    close`, so a keep-alive client does not send its next request down a closing connection."""
+    host.call(install(host, App.load(host.dir / "web" / "echo")))
+    reader, writer = await asyncio.open_connection("127.0.0.1", host.listen())
+    try:
+        writer.write(f"POST /echo/word HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 403 Forbidden"), head
+        assert re.search(rb"(?i)\r\nconnection: close\r\n", head), head
+        length = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+        assert length is not None, head
+        assert json.loads(await reader.readexactly(int(length.group(1))))["error"] == "ACCESS_DENIED"
+    finally:
+        writer.close()
