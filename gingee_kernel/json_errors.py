@@ -4,7 +4,9 @@ HTTPError) written as Gingee's JSON `{error, reason}` instead of Tornado's HTML 
 A handler that streams request bodies (`streams_body`) may get such an answer before Tornado has read the
 request to its end (a 405 is decided before the handler runs); Tornado then closes the connection once the
 request has been read. Those answers say `Connection: close`, so a keep-alive client does not send its next
-request down a connection that is about to close."""
+request down a connection that is about to close.
+
+A 405 says which methods the handler serves (`Allow`, RFC 9110 15.5.6)."""
 
 from __future__ import annotations
 
@@ -29,9 +31,22 @@ def write_json_error(handler: tornado.web.RequestHandler, status_code: int, exc_
         "reason": reason or responses.get(status_code, "error"),
     }
     handler.set_header("Content-Type", "application/json")
+    if status_code == 405:
+        handler.set_header("Allow", ", ".join(allowed_methods(handler)))
     if getattr(handler, "streams_body", False):
         handler.set_header("Connection", "close")
     handler.finish(json.dumps(body))
+
+
+def allowed_methods(handler: tornado.web.RequestHandler) -> list[str]:
+    """The methods of `handler.SUPPORTED_METHODS` that its class implements (RequestHandler's own `get`,
+    `post`... answer 405 too)."""
+    base, cls = tornado.web.RequestHandler, type(handler)
+    return [
+        m
+        for m in handler.SUPPORTED_METHODS
+        if getattr(cls, m.lower(), None) not in (None, getattr(base, m.lower(), None))
+    ]
 
 
 class JsonErrors(tornado.web.RequestHandler):

@@ -22,10 +22,13 @@ import tornado.web
 from .engine.dispatch import Engine
 from .engine.project import Project
 from .engine.tornado_handler import (
+    BodyDropped,
     BodylessGingeeHandler,
     GingeeHandler,
     announces_no_body,
     bodyless_handler,
+    origin_form,
+    refuses_method,
 )
 from .fleet.http import cluster_api_handlers
 from .fleet.node import close_fleet, start_fleet
@@ -79,7 +82,9 @@ class _Application(tornado.web.Application):
     arguments and answer. A rule table this cannot reason about (another kind of matcher, host rules,
     rules added later) is routed by Tornado as usual.
 
-    Requests to GingeeHandler whose headers announce no body go to `BodylessGingeeHandler`.
+    Requests to GingeeHandler whose headers announce no body go to `BodylessGingeeHandler`; one it refuses
+    by its method (405) has its body read first (`BodyDropped`). Every target is read as origin-form
+    first (`origin_form`: no scheme and authority, no fragment), as the ASGI server reads it.
     """
 
     def __init__(self, handlers: list[Any], **settings: Any) -> None:
@@ -119,10 +124,12 @@ class _Application(tornado.web.Application):
 
     def find_handler(
         self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any
-    ) -> tornado.web._HandlerDelegate:
+    ) -> tornado.httputil.HTTPMessageDelegate:
+        origin_form(request)
         fast = self._fast
         if (
             fast is not None
+            and request.method in GingeeHandler.SUPPORTED_METHODS
             and len(self.wildcard_router.rules) == fast.rules
             and len(self.default_router.rules) == 1
             and not (fast.upgrades and "Upgrade" in request.headers)
@@ -140,7 +147,13 @@ class _Application(tornado.web.Application):
         target_kwargs: dict[str, Any] | None = None,
         path_args: list[bytes] | None = None,
         path_kwargs: dict[str, bytes] | None = None,
-    ) -> tornado.web._HandlerDelegate:
+    ) -> tornado.httputil.HTTPMessageDelegate:
+        if target_class is GingeeHandler and refuses_method(request):
+            return BodyDropped(
+                super().get_handler_delegate(
+                    request, BodylessGingeeHandler, target_kwargs, path_args, path_kwargs
+                )
+            )
         return super().get_handler_delegate(
             request, bodyless_handler(target_class, request), target_kwargs, path_args, path_kwargs
         )
@@ -150,9 +163,9 @@ def make_application(
     engine: Engine, extra_handlers: list[Any] | None = None, **settings: Any
 ) -> tornado.web.Application:
     """The Tornado application serving every app of the engine's project; `extra_handlers` (e.g. /metrics,
-    websockets) are matched before the apps."""
+    websockets) are matched before the apps, which answer every other path, and `*` (`OPTIONS *`)."""
     return _Application(
-        [*(extra_handlers or []), (r"/.*", GingeeHandler, {"engine": engine})],
+        [*(extra_handlers or []), (r"(?:/.*|\*)", GingeeHandler, {"engine": engine})],
         log_function=_log_request,
         compress_response=False,
         **settings,

@@ -148,6 +148,16 @@ class Response:
         self.headers.setdefault("X-Accel-Buffering", "no")
         self.sent = True
         self._stream = True
+        await self._start(status)
+
+    async def _start(self, status: int) -> None:
+        """Send the head of a streamed reply, with the security headers the engine adds to every other
+        reply once it is dispatched (too late for a stream's)."""
+        from .dispatch import SECURITY_HEADERS  # dispatch imports this module
+
+        assert self._transport is not None
+        for name, value in SECURITY_HEADERS.items():
+            self.headers.setdefault(name, value)
         await self._transport.start(status, self.header_lines())
 
     def relayed(self, status: int, lines: list[tuple[str, str]] | list[list[str]]) -> None:
@@ -166,7 +176,7 @@ class Response:
         self.relayed(status, lines)
         self.sent = True
         self._stream = True
-        await self._transport.start(status, self.header_lines())
+        await self._start(status)
 
     async def send_object(self, store: Any, key: str, *, cache_control: str | None = None) -> None:
         """Reply with a stored object, streamed: its content type and ETag, `Range` (206) and

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import tornado
@@ -63,19 +66,23 @@ _CHECKED: set[tuple[str, str]] = set()
 _CHECKED_MAX = 512
 
 
+#: A header name must be an RFC 9110 token (Tornado checks values only): a CR or LF in one would split
+#: the reply (the ASGI host refuses the same names, asgi/http.py encode_headers).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def _set_header(handler: tornado.web.RequestHandler, name: str, value: str) -> None:
-    """`handler.set_header(name, value)`, without repeating Tornado's validation of a str value it has
-    already accepted (a value that is refused raises as before and is never remembered)."""
-    if type(value) is not str:
-        handler.set_header(name, value)
-        return
-    pair = (name, value)
-    if pair in _CHECKED:
+    """`handler.set_header(name, value)` with the name checked too (ValueError, as Tornado raises for a bad
+    value), without repeating the check of a str pair already accepted (a refused one is never remembered)."""
+    remember = type(value) is str
+    if remember and (name, value) in _CHECKED:
         handler._headers[name] = value
         return
+    if _HEADER_NAME.fullmatch(name) is None:
+        raise ValueError(f"unsafe header name {name!r}")
     handler.set_header(name, value)
-    if len(_CHECKED) < _CHECKED_MAX:
-        _CHECKED.add(pair)
+    if remember and len(_CHECKED) < _CHECKED_MAX:
+        _CHECKED.add((name, value))
 
 
 @tornado.web.stream_request_body
@@ -314,3 +321,63 @@ def bodyless_handler(
     if handler_class is GingeeHandler and announces_no_body(request):
         return BodylessGingeeHandler
     return handler_class
+
+
+#: The scheme and authority of an absolute-form request target (`http://host:port`, RFC 9112 3.2.2).
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+
+
+def origin_form(request: tornado.httputil.HTTPServerRequest) -> None:
+    """Read the request's target as uvicorn does, before it is routed: an absolute-form target
+    (`http://host/a/x`) loses its scheme and authority (the Host header stays the host), and a fragment,
+    which a target cannot carry (RFC 9112 3.2), is dropped with what follows it. Tornado keeps both in
+    `request.path`; an origin-form target without a `#` (nearly all) is left as it is."""
+    uri = request.uri
+    if not uri or (uri[0] == "/" and "#" not in uri):
+        return
+    target = uri.partition("#")[0]
+    absolute = _ABSOLUTE_FORM.match(target)
+    if absolute is not None:
+        target = target[absolute.end() :]
+        if not target.startswith("/"):
+            target = "/" + target  # `http://host` and `http://host?q`: the path is `/`
+    if target == uri:
+        return  # `*`, or a target that is neither (routed, and answered, as it is)
+    query = request.query
+    request.uri = target
+    request.path, _, request.query = target.partition("?")
+    if request.query != query:  # as HTTPServerRequest parses it (fewer fields than the one it parsed)
+        request.arguments = tornado.httputil.parse_qs_bytes(request.query, keep_blank_values=True)
+        request.query_arguments = copy.deepcopy(request.arguments)
+
+
+class BodyDropped(tornado.httputil.HTTPMessageDelegate):
+    """The delegate of a request that `GingeeHandler` refuses by its method (405) though it has a body:
+    the body is read and dropped, and only then does `delegate` (a `BodylessGingeeHandler`'s) answer.
+    Answered before the body was read, Tornado would close the connection after the reply; the ASGI server
+    (uvicorn) reads past an unread body too, so the client may send its next request on the connection."""
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate) -> None:
+        self.delegate = delegate
+
+    def headers_received(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> None:
+        return None
+
+    def finish(self) -> None:
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self.delegate.on_connection_close()
+
+
+def refuses_method(request: tornado.httputil.HTTPServerRequest) -> bool:
+    """Whether `GingeeHandler` answers the request 405 for its method although a body follows (then
+    `BodyDropped` reads the body first)."""
+    return request.method not in GingeeHandler.SUPPORTED_METHODS and not announces_no_body(request)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from .conftest import Server, raw, send_bytes, tornado_bug
+from .conftest import Server, raw, send_bytes
 
 INFO = """
 async def handle(g):
@@ -119,16 +119,14 @@ def test_a_latin1_header_value_goes_out_as_latin1(server):
     assert reply.header("x-custom") == "café"  # the byte 0xe9, read back as Latin-1
 
 
-def test_a_header_name_that_could_split_the_reply_is_a_500(server, request, host):
-    tornado_bug(request, host, "header names are not checked: a CR LF in one splits the reply")
+def test_a_header_name_that_could_split_the_reply_is_a_500(server):
     reply = raw(server.port, "/a/header?name=X-A%0D%0ASet-Cookie&value=evil")
     assert reply.status == 500
     assert reply.header("set-cookie") is None
 
 
-def test_a_stray_upgrade_header_on_a_plain_request_is_ignored(server, request, host):
+def test_a_stray_upgrade_header_on_a_plain_request_is_ignored(server):
     """Without `Connection: Upgrade` the request is no upgrade (RFC 9110 7.8): it gets its page."""
-    tornado_bug(request, host, "any request with 'Upgrade: websocket' goes to the websocket handler")
     reply = raw(server.port, "/a/page.html", headers={"Upgrade": "websocket"})
     assert (reply.status, reply.body) == (200, b"<p>page</p>")
 
@@ -152,7 +150,6 @@ def test_a_transfer_encoding_but_chunked_is_400(server, encoding):
     assert reply.status == 400
 
 
-def test_an_asterisk_target_is_a_json_404(server, request, host):
-    tornado_bug(request, host, "'OPTIONS *' matches no rule: an HTML 404, not JSON")
+def test_an_asterisk_target_is_a_json_404(server):
     reply = raw(server.port, "*", "OPTIONS")
     assert (reply.status, json.loads(reply.body)["error"]) == (404, "APP_NOT_FOUND")

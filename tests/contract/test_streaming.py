@@ -101,6 +101,12 @@ def test_chunks_are_sent_as_written(server):
     assert reply.chunks == [b"part 0\n", b"part 1\n", b"part 2\n"]
 
 
+def test_a_stream_has_the_security_headers_of_every_reply(server):
+    """The engine adds them once the script returned, too late for a stream's head: stream() adds them."""
+    assert raw(server.port, "/s/parts").header("x-content-type-options") == "nosniff"
+    assert raw(server.port, "/s/fails").header("x-content-type-options") == "nosniff"
+
+
 def test_head_of_a_stream_has_its_headers_and_no_body(server):
     reply = raw(server.port, "/s/parts", "HEAD")
     assert reply.status == 200

@@ -19,7 +19,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from tests.modules.ws.raw import RawClient
 
-from .conftest import Server, asgi_limit, tornado_bug
+from .conftest import Server, asgi_limit
 
 HANDLER = """
 import json
@@ -379,14 +379,19 @@ def test_a_clients_close_code_is_echoed(server):
         client.close()
 
 
-def test_an_invalid_close_code_is_a_protocol_error(server, request, host):
-    tornado_bug(
-        request, host, "it echoes a close code RFC 6455 7.4 does not allow (999) instead of failing with 1002"
-    )
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [((999).to_bytes(2, "big"), 1002), ((1005).to_bytes(2, "big"), 1002), ((2999).to_bytes(2, "big"), 1002),
+     ((5000).to_bytes(2, "big"), 1002), (b"\x03", 1002), ((1000).to_bytes(2, "big") + b"\xff", 1007),
+     ((3000).to_bytes(2, "big"), 3000), ((4999).to_bytes(2, "big") + b"ok", 4999)],
+    ids=["999", "1005", "2999", "5000", "one byte", "reason not UTF-8", "3000", "4999"],
+)  # fmt: skip
+def test_a_close_frame_rfc_6455_does_not_allow_fails_the_connection(server, payload, code):
+    """RFC 6455 7.4: a close code no endpoint may send, or a reason that is not UTF-8, is not echoed."""
     client = raw_client(server)
     try:
-        client.send_frame(0x8, (999).to_bytes(2, "big"))
-        assert client.close_frame()[0] == 1002
+        client.send_frame(0x8, payload)
+        assert client.close_frame()[0] == code
     finally:
         client.close()
 

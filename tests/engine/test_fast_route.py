@@ -9,6 +9,7 @@ import tornado.web
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from gingee_kernel.engine.tornado_handler import BodylessGingeeHandler, GingeeHandler
+from gingee_kernel.metrics.http import MetricsHandler
 from gingee_kernel.modules.ws.tornado_host import WebSocketHandler
 from gingee_kernel.standalone import Server
 
@@ -25,7 +26,11 @@ REQUESTS = [
     ("GET", "/_gingee/api/queuex", {}),
     ("GET", "/chat/ws", {"Upgrade": "websocket", "Connection": "Upgrade"}),
     ("GET", "/chat/ws", {"Upgrade": "h2c"}),
+    ("GET", "/chat/ws", {"Upgrade": "websocket"}),
     ("OPTIONS", "*", {}),
+    ("GET", "http://x/metrics", {}),
+    ("GET", "/metrics#x", {}),
+    ("PROPFIND", "/hello/x", {}),
 ]
 
 
@@ -63,8 +68,11 @@ async def test_the_fast_route_picks_what_tornado_would(app, method, uri, headers
 async def test_kinds_of_requests_reach_their_handlers(app):
     assert (await routed(app, "GET", "/hello/hello", {}))[0] is BodylessGingeeHandler
     assert (await routed(app, "POST", "/hello/x", {"Content-Length": "1"}))[0] is GingeeHandler
-    assert (await routed(app, "GET", "/chat/ws", {"Upgrade": "websocket"}))[0] is WebSocketHandler
-    assert (await routed(app, "OPTIONS", "*", {}))[0] is tornado.web.ErrorHandler
+    upgrade = {"Upgrade": "websocket", "Connection": "keep-alive, Upgrade"}
+    assert (await routed(app, "GET", "/chat/ws", upgrade))[0] is WebSocketHandler
+    assert (await routed(app, "GET", "/chat/ws", {"Upgrade": "websocket"}))[0] is BodylessGingeeHandler
+    assert (await routed(app, "OPTIONS", "*", {}))[0] is BodylessGingeeHandler
+    assert (await routed(app, "GET", "http://x/metrics?a=1#b", {}))[0] is MetricsHandler
 
 
 async def test_rules_added_later_are_routed_by_tornado(app):

@@ -131,14 +131,19 @@ class WebSocketHandler(GingeeSocketMixin, tornado.websocket.WebSocketHandler):
 
 
 class UpgradeMatcher(tornado.routing.Matcher):
-    """Matches websocket upgrade requests (any path under `prefix`)."""
+    """Matches websocket upgrade requests (any path under `prefix`): `Upgrade: websocket` with the
+    `upgrade` token in `Connection`. Without that token there is no upgrade (RFC 9110 7.8): a stray
+    Upgrade header on a plain request is ignored, as the ASGI server ignores it."""
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
 
     def match(self, request: HTTPServerRequest) -> dict[str, Any] | None:
         """`{}` (no path arguments) for an upgrade under the prefix, else None."""
-        if request.headers.get("Upgrade", "").lower() != "websocket":
+        headers = request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
+            return None
+        if "upgrade" not in (token.strip() for token in headers.get("Connection", "").lower().split(",")):
             return None
         if self.prefix and not (request.path or "").startswith(self.prefix):
             return None
