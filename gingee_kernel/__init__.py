@@ -46,6 +46,7 @@ __all__ = [
     "PermissionDenied",
     "App",
     "ServiceUnavailable",
+    "check",
     "fleet_view",
     "__version__",
     *_MODULES,
@@ -64,6 +65,10 @@ def __getattr__(name: str) -> Any:
         from .notebook import App
 
         return App
+    if name == "check":
+        from .notebook.check import check
+
+        return check
     if name == "fleet_view":
         from .notebook.fleet_view import fleet_view
 
