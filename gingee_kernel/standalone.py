@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import re
-import signal
 import socket
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,12 +31,11 @@ from .engine.tornado_handler import (
 from .fleet.http import cluster_api_handlers
 from .fleet.node import close_fleet, start_fleet
 from .health import Health, health_handlers
+from .host_run import announce, in_flight_publisher, stop_signals
 from .jobqueue.http import queue_api_handlers
 from .jobqueue.service import close_service, start_project_queue
 from .lifecycle.http import apps_api_handlers
-from .metrics.export import multiprocess_dir
 from .metrics.http import setup as setup_metrics
-from .metrics.series import publish_in_flight
 from .modules.ws.tornado_host import UpgradeMatcher, websocket_rule
 
 log = logging.getLogger("gingee.serve")
@@ -251,46 +248,16 @@ async def serve(
     sockets: list[socket.socket] | None = None,
     worker: int | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM; SIGHUP reloads every app. A cluster worker passes the shared `sockets`
-    and its number (`worker`, from 1), which its start line names.
-
-    SIGTERM first drains: readiness fails at once while the server keeps serving for gingee.json
-    `server.drain_ms` (a load balancer's health check takes the node out meanwhile), then it stops; a
-    second SIGTERM, or SIGINT, stops at once."""
+    """Run until SIGINT/SIGTERM (SIGTERM drains first), SIGHUP reloading every app (host_run.py). A cluster
+    worker passes the shared `sockets` and its number (`worker`, from 1), which its start line names."""
     server = Server(project_dir, dev=dev, host=host, port=port, sockets=sockets, worker=worker)
     bound = await server.start()
     # Move what loading created (~150k objects: schemas, modules, apps) out of the cyclic GC's reach;
     # otherwise every full collection rescans it, which costs more than websocket fan-out itself.
     gc.collect()
     gc.freeze()
-    names = ", ".join(sorted(server.project.apps)) or "none"
-    who = "" if worker is None else f"worker {worker} (pid {os.getpid()}) "
-    print(
-        f"gingee: {who}serving {server.project.dir} on http://{server.host}:{bound}/ (apps: {names})",
-        flush=True,
-    )
-    for name, error in sorted(server.project.errors.items()):
-        print(f"gingee: {who}app '{name}' not loaded: {error}", flush=True)
-    publisher = None
-    if multiprocess_dir() is not None:  # keep this process's share of the requests in flight current
-        publisher = tornado.ioloop.PeriodicCallback(publish_in_flight, 1000)
-        publisher.start()
+    announce(server.project, server.host, bound, worker)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    drain = int(server.project.config["server"].get("drain_ms", 0)) / 1000
-
-    def terminate() -> None:
-        if server.health.draining or not drain:
-            stop.set()
-            return
-        server.health.draining = True
-        print(f"gingee: {who}draining for {drain:g} s (readiness fails), then stopping", flush=True)
-        loop.call_later(drain, stop.set)
-
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGTERM, terminate)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(server.project.reload()))
-    await stop.wait()
-    if publisher is not None:
-        publisher.stop()
+    with stop_signals(server.project, server.health, lambda first: stop.set(), worker), in_flight_publisher():
+        await stop.wait()
     await server.stop()

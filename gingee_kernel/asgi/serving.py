@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import socket
-import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from typing import Any
 import tornado.netutil
 
 from ..errors import GingeeError
+from ..host_run import announce, in_flight_publisher, stop_signals
 from ..modules.ws.tornado_host import FRAME_HEADROOM, PING_INTERVAL
 from .application import GingeeASGI
 
@@ -123,88 +121,27 @@ async def serve(
     await app.startup()  # before uvicorn, so a project that cannot start raises here as on Tornado
     config = uvicorn_config(app)
     server = _server(uvicorn, config)
-    drain = float(server_cfg.get("drain_ms", 0)) / 1000
+
+    def stop(first: bool) -> None:
+        if not first:  # a second stop signal: at once
+            server.force_exit = server.should_exit = True
+            return
+        # Websockets close with 1001 "app unloaded" as on Tornado (uvicorn's own close would be 1012).
+        closing = asyncio.ensure_future(app.close_websockets())
+        closing.add_done_callback(lambda _: setattr(server, "should_exit", True))
+
     try:
-        with _signals(server, app, drain, worker), _in_flight_publisher():
+        with stop_signals(app.project, app.health, stop, worker), in_flight_publisher():
             running = asyncio.ensure_future(server.serve(sockets=sockets))
             while not server.started and not running.done():
                 await asyncio.sleep(0.01)
             if not running.done():
-                _announce(app, host, sockets[0].getsockname()[1], worker)
+                announce(app.project, host, sockets[0].getsockname()[1], worker, " under uvicorn")
             await running
         if not server.started:
             raise GingeeError(f"uvicorn did not start serving {app.project.dir} (see the log above)")
     finally:
         await app.shutdown()  # a no-op after uvicorn's lifespan shutdown
-
-
-def _who(worker: int | None) -> str:
-    return "" if worker is None else f"worker {worker} (pid {os.getpid()}) "
-
-
-def _announce(app: GingeeASGI, host: str, port: int, worker: int | None) -> None:
-    who = _who(worker)
-    names = ", ".join(sorted(app.project.apps)) or "none"
-    print(f"gingee: {who}serving {app.project.dir} on http://{host}:{port}/ (apps: {names}) under uvicorn")
-    for name, error in sorted(app.project.errors.items()):
-        print(f"gingee: {who}app '{name}' not loaded: {error}")
-    sys.stdout.flush()
-
-
-@contextlib.contextmanager
-def _signals(server: Any, app: GingeeASGI, drain: float, worker: int | None) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-
-    stopping = False
-
-    def stop_now() -> None:
-        nonlocal stopping
-        if stopping:  # a second stop signal: at once
-            server.force_exit = server.should_exit = True
-            return
-        stopping = True
-        # Websockets close with 1001 "app unloaded" as on Tornado (uvicorn's own close would be 1012).
-        closing = asyncio.ensure_future(app.close_websockets())
-        closing.add_done_callback(lambda _: setattr(server, "should_exit", True))
-
-    def stop() -> None:
-        if app.health.draining or not drain:
-            stop_now()
-            return
-        app.health.draining = True
-        print(f"gingee: {_who(worker)}draining for {drain:g} s (readiness fails), then stopping", flush=True)
-        loop.call_later(drain, lambda: stopping or stop_now())
-
-    loop.add_signal_handler(signal.SIGINT, stop_now)
-    loop.add_signal_handler(signal.SIGTERM, stop)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(app.project.reload()))
-    try:
-        yield
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-
-
-@contextlib.contextmanager
-def _in_flight_publisher() -> Iterator[None]:
-    """Multiprocess metrics: keep this worker's share of the requests in flight current, every second."""
-    from ..metrics.export import multiprocess_dir
-
-    if multiprocess_dir() is None:
-        yield
-        return
-    from ..metrics.series import publish_in_flight
-
-    async def publish() -> None:
-        while True:
-            publish_in_flight()
-            await asyncio.sleep(1)
-
-    task = asyncio.ensure_future(publish())
-    try:
-        yield
-    finally:
-        task.cancel()
 
 
 def _server(uvicorn: Any, config: Any) -> Any:
