@@ -42,7 +42,7 @@ log = logging.getLogger("gingee.serve")
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
-    status = handler._status_code  # handler.get_status(), without the call: this runs for every request
+    status = handler.get_status()
     if status >= 500:
         level = logging.ERROR
     elif status >= 400:
