@@ -28,6 +28,7 @@ def test_logins_tutorial_logs_in_refuses_a_forgery_and_gingee_serve_guards_the_e
     assert '"welcome": "Grace Hopper"' in out('app.request("GET", "/members", user={"sub": "grace", "email"')
     assert '"user": "notebook:ada@example.org"' in out('app.login_as("ada@example.org")')
     assert out("app.login_as(None)").strip() == "401"
+    assert "Well done" in out('gk.check(app).route("GET", "/me", status=401)')  # the exercise, solved
     # The real login, hop by hop: PKCE S256, state and nonce asked; the session set; the provider's user in.
     asked = out(
         'leave = keep_cookies(app.request("GET", "/_auth/login/practice", query={"next": "/members"}))'
@@ -59,7 +60,8 @@ def test_logins_tutorial_logs_in_refuses_a_forgery_and_gingee_serve_guards_the_e
     )
     assert '"client_secret": "env:PRACTICE_CLIENT_SECRET"' in out('folder = app.export("web")')
     routes = {r["path"]: r for r in json.loads((box / "routes.json").read_text())["routes"]}
-    assert routes["/members"]["login"] is True and "login" not in routes["/whoami"]
+    assert routes["/members"]["login"] is True and routes["/me"]["login"] is True
+    assert "login" not in routes["/whoami"]
     assert '"login": true' in out('print((folder / "box" / "routes.json").read_text())')
 
     # gingee serve guards the exported route as the notebook did (the practice provider is gone with the
@@ -70,6 +72,7 @@ def test_logins_tutorial_logs_in_refuses_a_forgery_and_gingee_serve_guards_the_e
     assert client.get(server.url("/club/whoami")).json()["user"] is None
     denied = client.get(server.url("/club/members"))
     assert denied.status_code == 401 and denied.json()["error"] == "LOGIN_REQUIRED"
+    assert client.get(server.url("/club/me")).json()["error"] == "LOGIN_REQUIRED"
     page = client.get(server.url("/club/members"), headers={"Accept": "text/html"})
     assert page.status_code == 302
     assert page.headers["location"] == server.url("/club/_auth/login/practice?next=%2Fmembers")

@@ -64,6 +64,8 @@ def test_first_tutorial_exports_an_app_gingee_serve_answers(tutorial, serve, cli
     server = serve(tmp_path, dev=False)
     assert client.get(server.url("/greetings/hello?name=Ada")).json() == {"message": "Hello, Ada!"}
     assert client.get(server.url("/greetings/greet/Grace/hi")).json() == {"message": "Hi, Grace!"}
+    assert client.get(server.url("/greetings/bye/Ada")).json() == {"message": "Goodbye, Ada!"}  # exercise 1
+    assert client.get(server.url("/greetings/notes/count")).json() == {"count": 1}  # exercise 2
     notes = client.get(server.url("/greetings/notes")).json()
     assert notes == [{"id": 1, "text": "Gingee runs in my notebook"}]  # the notebook's SQLite data, served
     bad = client.post(server.url("/greetings/notes"), json={"text": ""})
@@ -90,6 +92,7 @@ def test_jobs_tutorial_runs_its_jobs_and_gingee_serve_runs_the_exported_ones(tut
     assert '"status": "done"' in retried and '"shipped": 7' in retried
     assert "Gingee app 'shop' is live at /gingee/shop/" in out["live = app.serve()"]
     assert "'box/jobs/send-receipt.py'" in out['folder = app.export("web")']
+    assert "'box/jobs/gift-wrap.py'" in out['folder = app.export("web")']
     assert '"backoff_ms": 500' in out["import json"]
 
     assert main(["grant", str(tmp_path), "shop", "queue"]) == 0
@@ -104,8 +107,13 @@ def test_jobs_tutorial_runs_its_jobs_and_gingee_serve_runs_the_exported_ones(tut
         "charged": 3,
         "attempt": 2,
     }
+    # Exercise 1: one gift-wrap job per order, however often it is posted.
+    gifts = [client.post(server.url("/shop/gifts"), json={"order": 7}) for _ in range(2)]
+    assert [(r.status_code, r.json()) for r in gifts] == [(202, {"job": "gift-7"})] * 2
+    assert client.get(server.url("/shop/jobs/gift-7?wait=1")).json()["result"] == {"wrapped": 7}
     shipment = client.post(server.url("/shop/ship"), json={"order": 1}).json()["job"]  # the warehouse is
     assert client.get(server.url(f"/shop/jobs/{shipment}?wait=1")).json()["status"] == "dead"  # closed there
+    assert client.get(server.url("/shop/stats")).json()["dead"] == 1  # exercise 2
     dlq = client.get(server.url("/_gingee/api/queue/shop/dlq")).json()["dead"]
     assert [(d["id"], d["error"]) for d in dlq] == [(shipment, "RuntimeError: the warehouse is closed")]
 
@@ -128,22 +136,30 @@ def test_dashboard_tutorial_pushes_readings_and_gingee_serve_pushes_them_too(tut
     server = serve(tmp_path, dev=False)
     page = httpx.get(server.url("/sensors/"))
     assert (
-        page.headers["content-type"].startswith("text/html") and 'new URL("ws", location.href)' in page.text
+        page.headers["content-type"].startswith("text/html")
+        and 'new URL("ws", location.href)' in page.text
+        and '<p id="alert">' in page.text
     )
     assert asyncio.run(_watch(f"127.0.0.1:{server.port}/sensors")) == [
         {"viewers": 1},
         {"sent": 1},
         {"sensor": "cellar", "celsius": 12},
+        {"viewers": 1},  # exercise 1, GET /viewers
+        {"sent": 1},  # exercise 2, POST /alerts, and the alert the page receives:
+        {"alert": "Frost tonight"},
     ]
 
 
 async def _watch(base: str) -> list[object]:
-    """What a page in the room sees when a reading is posted to the exported app."""
+    """What a page in the room sees when a reading, then an alert, is posted to the exported app (with what
+    the posts and GET /viewers answer in between)."""
     conn = await websocket_connect(f"ws://{base}/ws")
     try:
         seen = [await recv(conn)]
         async with httpx.AsyncClient(timeout=10) as client:
             reply = await client.post(f"http://{base}/readings", json={"sensor": "cellar", "celsius": 12})
-        return [*seen, reply.json(), await recv(conn)]
+            seen += [reply.json(), await recv(conn), (await client.get(f"http://{base}/viewers")).json()]
+            alert = await client.post(f"http://{base}/alerts", json={"text": "Frost tonight"})
+        return [*seen, alert.json(), await recv(conn)]
     finally:
         await shut(conn)
