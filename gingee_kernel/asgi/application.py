@@ -26,6 +26,9 @@ from .tornado_bridge import TornadoBridge
 from .websocket import AsgiConnection, serve_websocket
 
 log = logging.getLogger("gingee.asgi")
+#: How many paths (of up to 256 characters) have their `TornadoBridge.matches` answer remembered: most
+#: requests repeat a path, and the bound keeps paths that vary (ids) from growing it for ever.
+_BRIDGED_MAX = 4096
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -43,6 +46,8 @@ class GingeeASGI:
         self.health = Health(self.project.shared)
         self._handlers: list[Any] = [*health_handlers(self.health), *setup_metrics(self.engine)]
         self.bridge: TornadoBridge | None = None
+        #: Whether the bridge serves a path, by path (see _BRIDGED_MAX).
+        self._bridged: dict[str, bool] = {}
         self.started = False
         #: The websockets open now (see close_websockets).
         self.websockets: set[AsgiConnection] = set()
@@ -60,10 +65,16 @@ class GingeeASGI:
                 await self.startup()
                 bridge = self.bridge
                 assert bridge is not None
-            if bridge.matches(raw_path(scope)):
+            path = raw_path(scope)
+            bridged = self._bridged.get(path)
+            if bridged is None:
+                bridged = bridge.matches(path)
+                if len(self._bridged) < _BRIDGED_MAX and len(path) <= 256:
+                    self._bridged[path] = bridged
+            if bridged:
                 await bridge(scope, receive, send)
             else:
-                await HttpExchange(self.engine, scope, receive, send).run()
+                await HttpExchange(self.engine, scope, receive, send, path).run()
         elif kind == "websocket":
             if self.bridge is None:
                 await self.startup()
@@ -114,6 +125,7 @@ class GingeeASGI:
         from ..standalone import _log_request
 
         self.bridge = TornadoBridge(handlers, log_function=_log_request)
+        self._bridged = {}
         # What loading created stays out of the cyclic GC's reach (see standalone.serve).
         gc.collect()
         gc.freeze()

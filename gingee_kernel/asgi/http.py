@@ -31,7 +31,7 @@ from ..engine.observe import Exchange
 from ..engine.pipeline import OPERATOR_PAGES
 from ..engine.response import Response
 from ..errors import HttpError
-from .scope import raw_path, request_headers
+from .scope import ScopeHeaders, raw_path
 from .tornado_bridge import PeerContext
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -40,7 +40,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _SUPPORTED = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 METHODS = frozenset(_SUPPORTED)
 _NOT_ALLOWED = b'{"error": "METHOD_NOT_ALLOWED", "reason": "Method Not Allowed"}'
-#: A 405 names what is allowed (RFC 9110 §15.5.6); the Tornado host's own 405 does not yet.
+#: A 405 names what is allowed (RFC 9110 §15.5.6), as the Tornado host's does (json_errors.py).
 _NOT_ALLOWED_HEADERS = [(b"content-type", b"application/json"), (b"allow", ", ".join(_SUPPORTED).encode())]
 _INTERNAL_ERROR = b'{"error": "INTERNAL_SERVER_ERROR", "reason": "Internal Server Error"}'
 _CLOSE = [(b"connection", b"close")]
@@ -49,6 +49,7 @@ _CLOSE = [(b"connection", b"close")]
 _NO_CONTENT = frozenset({204, 304})
 _REPRESENTATION = frozenset({"content-type", "content-encoding", "content-language"})
 log = logging.getLogger("gingee.asgi")
+_new_incoming = tuple.__new__
 
 
 class _Transport:
@@ -150,33 +151,42 @@ class HttpExchange:
 
     __slots__ = ("engine", "headers", "method", "path", "receive", "scope", "send", "started")
 
-    def __init__(self, engine: Engine, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    def __init__(
+        self, engine: Engine, scope: dict[str, Any], receive: Receive, send: Send, path: str | None = None
+    ) -> None:
         self.engine = engine
         self.scope = scope
         self.receive = receive
         self.send = send
         self.method: str = scope["method"]
-        self.path = raw_path(scope)
-        self.headers = request_headers(scope)
+        #: The raw path (`scope.raw_path(scope)`, which the application read already).
+        self.path = raw_path(scope) if path is None else path
+        self.headers = ScopeHeaders(list(scope["headers"]))  # a snapshot, as HTTPHeaders would be
         self.started = time.perf_counter()
 
     async def run(self) -> None:
         if self.method not in METHODS:
             await self._answer(405, _NOT_ALLOWED_HEADERS, _NOT_ALLOWED)
             return
-        engine, path = self.engine, self.path
-        upload = engine.streamed_body_limit(self.method, path)
-        limit = engine.max_body_size(path) if upload is None else upload
+        engine = self.engine
+        limit, streamed = engine.body_limit(self.method, self.path)
         length = self.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
             await self._too_large(limit)
             return
-        if upload is not None:
+        if streamed:
             await self._streamed(limit)
             return
-        body = await self._read(limit)
-        if body is None:
-            return
+        message = await self.receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body = message.get("body") or b""  # the whole body at once, as for most requests
+            if body and len(body) > limit:
+                await self._too_large(limit)
+                return
+        else:
+            body = await self._read(limit, message)
+            if body is None:
+                return
         transport = _Transport(self.send, self.method == "HEAD", self.receive)
         response = await engine.dispatch(self.incoming(body), transport)
         if response.streaming:
@@ -184,12 +194,12 @@ class HttpExchange:
         elif not transport.started:  # a stream the script ended itself is answered already
             await self.write(response)
 
-    async def _read(self, limit: int) -> bytes | None:
-        """The whole body, or None once a 413 (or nothing, for a client that left) was answered."""
+    async def _read(self, limit: int, message: dict[str, Any]) -> bytes | None:
+        """The whole body, from its first message on, or None once a 413 (or nothing, for a client that
+        left) was answered."""
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await self.receive()
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
@@ -201,6 +211,7 @@ class HttpExchange:
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            message = await self.receive()
 
     async def _streamed(self, limit: int) -> None:
         """The script starts now and reads the body as it arrives."""
@@ -246,23 +257,35 @@ class HttpExchange:
 
     def incoming(self, body: bytes, stream: BodyStream | None = None) -> Incoming:
         scope, headers, path = self.scope, self.headers, self.path
-        query = (scope.get("query_string") or b"").decode("latin-1")
+        query_string = scope.get("query_string")
+        query = query_string.decode("latin-1") if query_string else ""
         client = scope.get("client")
         peer = str(client[0]) if client else ""
         scheme = scope.get("scheme", "http")
         host = headers.get("Host") or _server_host(scope)
+        origin = f"{scheme}://{host}"
         trusted = self.engine.trusted_proxies
-        return Incoming(
-            self.method,
-            path,
-            query,
-            f"{scheme}://{host}{path}" + (f"?{query}" if query else ""),
-            headers,
-            body,
-            client_ip(peer, headers, trusted),
-            stream,
-            public_root(scheme, host, "", headers, peer, trusted),
-            path.endswith(OPERATOR_PAGES) and self.is_operator(),
+        if trusted.networks:  # a proxy's X-Forwarded-* may be believed
+            remote, root = (
+                client_ip(peer, headers, trusted),
+                public_root(scheme, host, "", headers, peer, trusted),
+            )
+        else:  # what client_ip and public_root answer when no proxy is trusted
+            remote, root = peer, origin
+        return _new_incoming(  # Incoming(...) without the Python __new__ of a named tuple
+            Incoming,
+            (
+                self.method,
+                path,
+                query,
+                f"{origin}{path}?{query}" if query else origin + path,
+                headers,
+                body,
+                remote,
+                stream,
+                root,
+                path.endswith(OPERATOR_PAGES) and self.is_operator(),
+            ),
         )
 
     def is_operator(self) -> bool:
@@ -296,7 +319,9 @@ class HttpExchange:
             return
         if close:
             headers.extend(_CLOSE)
-        await self._answer(status, headers, body, encoded=True)
+        send = self.send
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if self.method == "HEAD" else body})
 
     async def _too_large(self, limit: int) -> None:
         error = HttpError(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {limit} bytes")
@@ -309,11 +334,8 @@ class HttpExchange:
             exchange.duration = time.perf_counter() - self.started
             engine.notify(exchange)
 
-    async def _answer(
-        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, encoded: bool = False
-    ) -> None:
-        if not encoded:
-            headers = [*headers, (b"content-length", str(len(body)).encode())]
+    async def _answer(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
         send = self.send
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if self.method == "HEAD" else body})

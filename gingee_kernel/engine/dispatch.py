@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from ..errors import HttpError, ServiceUnavailable
 from .app import AppRuntime
 from .body import BodyStream
-from .context import set_deadline
+from .context import _deadline as _DEADLINE
 from .forwarded import TrustedProxies
 from .limits import Gate
 from .observe import Exchange, Observer
@@ -113,10 +113,28 @@ class Engine:
             return None
         return int(app.pipeline.limits.max_upload_size)
 
+    def body_limit(self, method: str, path: str) -> tuple[int, bool]:
+        """`streamed_body_limit` and `max_body_size` at once: (the body limit of a request to `path`,
+        whether its body streams to the script)."""
+        name, rest = self.split(path)
+        app = self.project.apps.get(name)
+        if app is None:
+            return self.max_body_size(path), False
+        pipeline = app.pipeline
+        if pipeline is not None and rest and pipeline.streams_body(method, rest):
+            return int(pipeline.limits.max_upload_size), True
+        return int(pipeline.limits.max_body_size), False
+
     async def dispatch(self, incoming: Incoming, transport: Transport | None = None) -> Response:
         """Answer one request; never raises, never leaks a traceback to the client."""
         response = Response(transport)
-        exchange = Exchange(method=incoming.method, started=time.perf_counter()) if self.observers else None
+        exchange = (
+            Exchange(
+                "-", "-", "other", incoming.method, 0, "", 0.0, time.perf_counter()
+            )  # by position: cheaper
+            if self.observers
+            else None
+        )
         try:
             if self.project.holding:  # an app is being switched (Project.replace): wait for its new version
                 hold = self.project.holding.get(self.split(incoming.path)[0])
@@ -216,6 +234,7 @@ class Engine:
             exchange.kind, exchange.route = "script", target.pattern
         if app.isolated:
             return pipeline, target, None  # its worker builds the request (isolation/worker.py)
+        # Every argument by position (keywords cost more, once a request): `None` is `params`.
         request = Request(
             incoming.method,
             incoming.url,
@@ -224,9 +243,10 @@ class Engine:
             incoming.headers,
             incoming.body,
             incoming.remote_ip,
-            body_stream=incoming.stream,
-            public_root=incoming.public_root,
-            operator=incoming.operator,
+            None,
+            incoming.stream,
+            incoming.public_root,
+            incoming.operator,
         )
         return pipeline, target, request
 
@@ -258,10 +278,11 @@ class Engine:
                 assert task is not None
                 entry = _Deadline(deadlines.clock() + budget, task, response)
                 deadlines.add(entry)
+                # What `with set_deadline(...)` does, without a generator per request.
+                token = _DEADLINE.set(time.monotonic() + budget)
                 try:
                     assert request is not None
-                    with set_deadline(time.monotonic() + budget):
-                        await pipeline.run(target, request, response)
+                    await pipeline.run(target, request, response)
                 except asyncio.CancelledError:
                     if not entry.expired:
                         raise
@@ -274,6 +295,7 @@ class Engine:
                         extra={"timeout_ms": int(budget * 1000)},
                     ) from None
                 finally:
+                    _DEADLINE.reset(token)
                     deadlines.discard(entry)
             finally:
                 pipeline.gate.leave()

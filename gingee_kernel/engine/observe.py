@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class Exchange:
-    """One finished request, as observers see it."""
+    """One finished request, as observers see it (the engine makes one per request, its fields by
+    position: keep their order)."""
 
     app: str = "-"
     route: str = "-"

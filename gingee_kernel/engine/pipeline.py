@@ -16,7 +16,8 @@ from ..modules.login.gate import login_required
 from ..modules.login.session import read_user
 from ..modules.login.settings import LoginSettings
 from .app import AppRuntime
-from .context import set_current_app, set_current_request
+from .context import _current_app as _CURRENT_APP
+from .context import _request as _CURRENT_REQUEST
 from .g import AppInfo, G
 from .limits import Gate, Limits
 from .paths import box_script, decode_segments
@@ -212,8 +213,9 @@ class AppPipeline:
         # A remembered file-route target is shared, so its (empty) params are never handed out.
         request.params = target.params or {}
         g = G(self.info, self.app.log, request, response)
-        set_current_app(self.app)
-        set_current_request(request)
+        # set_current_app and set_current_request, straight on their context variables.
+        _CURRENT_APP.set(self.app)
+        _CURRENT_REQUEST.set(request)
         login = self.login
         if login is not None:
             g.user = read_user(login, request)

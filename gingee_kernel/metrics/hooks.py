@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.observe import Exchange
-from .series import LIMIT_ERRORS, http_series, record_limit_rejection, track_engine
+from .series import LIMIT_ERRORS, _http_series, http_series, record_limit_rejection, track_engine
 
 
 def observe(exchange: Exchange) -> None:
     """Record one finished request (an `Engine.observers` entry)."""
-    http_series(exchange.app, exchange.route, exchange.method, exchange.status).record(exchange.duration)
+    app, route, method, status = exchange.app, exchange.route, exchange.method, exchange.status
+    # http_series' own cache, looked up here first: one call fewer on every request.
+    series = _http_series.get((app, route, method, status // 100)) or http_series(app, route, method, status)
+    series.record(exchange.duration)
     if exchange.error:
         limit = LIMIT_ERRORS.get(exchange.error)
         if limit is not None:
