@@ -168,10 +168,12 @@ def parser() -> argparse.ArgumentParser:
     from .fleet.cli import add_commands as add_cluster_commands
     from .lifecycle.cli import add_commands
     from .plugin_host.cli import add_commands as add_plugin_commands
+    from .workshop import add_commands as add_workshop_commands
 
     add_commands(commands)
     add_plugin_commands(commands)
     add_cluster_commands(commands)
+    add_workshop_commands(commands)
     return top
 
 
