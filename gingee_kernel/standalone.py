@@ -146,14 +146,27 @@ class _Application(tornado.web.Application):
         path_kwargs: dict[str, bytes] | None = None,
     ) -> tornado.httputil.HTTPMessageDelegate:
         if target_class is GingeeHandler and refuses_method(request):
-            return BodyDropped(
-                super().get_handler_delegate(
-                    request, BodylessGingeeHandler, target_kwargs, path_args, path_kwargs
+            # Its body is read and dropped, so the connection stays open, up to the app's body limit; a
+            # body declared past it is not read: the 405 goes out at once, with the connection closed.
+            engine = (target_kwargs or {}).get("engine")
+            limit = engine.max_body_size(request.path) if engine is not None else None
+            if limit is None or not declared_over(request, limit):
+                if limit is not None:
+                    request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+                return BodyDropped(
+                    super().get_handler_delegate(
+                        request, BodylessGingeeHandler, target_kwargs, path_args, path_kwargs
+                    )
                 )
-            )
         return super().get_handler_delegate(
             request, bodyless_handler(target_class, request), target_kwargs, path_args, path_kwargs
         )
+
+
+def declared_over(request: tornado.httputil.HTTPServerRequest, limit: int) -> bool:
+    """Whether the request's Content-Length says its body is over `limit` bytes."""
+    length = request.headers.get("Content-Length")
+    return length is not None and length.isdigit() and int(length) > limit
 
 
 def make_application(

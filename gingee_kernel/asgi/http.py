@@ -166,7 +166,14 @@ class HttpExchange:
 
     async def run(self) -> None:
         if self.method not in METHODS:
-            await self._answer(405, _NOT_ALLOWED_HEADERS, _NOT_ALLOWED)
+            # A body declared past the app's limit is not worth reading on: answered, then closed.
+            length = self.headers.get("Content-Length")
+            over = (
+                length is not None and length.isdigit() and int(length) > self.engine.max_body_size(self.path)
+            )
+            await self._answer(
+                405, [*_NOT_ALLOWED_HEADERS, *_CLOSE] if over else _NOT_ALLOWED_HEADERS, _NOT_ALLOWED
+            )
             return
         engine = self.engine
         limit, streamed = engine.body_limit(self.method, self.path)

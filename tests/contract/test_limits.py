@@ -5,6 +5,8 @@ and in maintenance, 504 past the time budget."""
 from __future__ import annotations
 
 import json
+import re
+import socket
 
 import httpx
 import pytest
@@ -128,6 +130,21 @@ def test_a_405_given_before_the_body_was_read_keeps_the_connection(server, heade
     reply = raw(server.port, "/a/size", "PROPFIND", headers, body, close=False)
     assert (reply.status, json.loads(reply.body)) == (405, NOT_ALLOWED)
     assert reply.header("connection") is None and not reply.closed
+
+
+def test_a_405_whose_body_is_declared_past_the_limit_is_answered_and_closed(server):
+    """A body declared larger than the app's max_body_size is not read on (nor waited for): the 405 goes
+    out at once with `Connection: close`, and the connection closes."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        head = b"PROPFIND /a/size HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n"
+        sock.sendall(head + b"x" * 5000)
+        data = b""
+        while chunk := sock.recv(65536):  # a server still reading the body would time this out
+            data += chunk
+    status, _, rest = data.partition(b"\r\n")
+    assert status == b"HTTP/1.1 405 Method Not Allowed", data
+    assert re.search(rb"(?i)\r\nconnection: close\r\n", rest), data
+    assert json.loads(rest.partition(b"\r\n\r\n")[2]) == NOT_ALLOWED
 
 
 def test_503_with_retry_after_at_the_app_concurrency_cap(server):
