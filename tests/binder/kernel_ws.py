@@ -15,6 +15,8 @@ from typing import Any
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from tests.modules.ws.conftest import shut
+
 OUTPUTS = ("stream", "execute_result", "display_data", "error")
 
 
@@ -102,5 +104,6 @@ class KernelChannel:
             "buffers": [],
         }
 
-    def close(self) -> None:
-        self.conn.close()
+    async def close(self) -> None:
+        """Close the websocket and wait until the server closed it too (else its socket is left open)."""
+        await shut(self.conn)

@@ -123,7 +123,7 @@ async def run_notebook(server: JupyterServer, notebook: Path, probes: dict[str, 
                         apps[app] = await reach(web, server, app, probes.get(app, []))
             rss = rss_bytes(server.proc.pid)
         finally:
-            channel.close()
+            await channel.close()
             await api.delete(server.url(f"api/sessions/{session['id']}"))
     return NotebookRun(cells, apps, rss)
 
