@@ -36,6 +36,7 @@ from http_hello import (
     ServerProcess,
     free_port,
     gingee_command,
+    load_tool,
     measure,
     paired,
     project_for,
@@ -86,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     args = parser.parse_args(argv)
 
-    has_wrk = shutil.which("wrk") is not None
-    if args.tool == "wrk" and not has_wrk:
-        parser.error("wrk is not installed (apt-get install -y wrk)")
-    use_wrk = has_wrk and args.tool != "python"
+    has_wrk, use_wrk = load_tool(parser, args)
     server_cpu, load_cpu = (0, 1) if args.pin else (None, None)
     source = args.project.resolve()
     project, note = project_for(source, args.connections, args.raise_limits)

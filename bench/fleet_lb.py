@@ -49,6 +49,7 @@ from http_hello import (
     ServerProcess,
     free_port,
     gingee_command,
+    load_tool,
     project_for,
     run_python,
     run_wrk,
@@ -171,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.kill_after >= args.kill_duration:
         parser.error("--kill-after must be shorter than --kill-duration")
 
-    has_wrk = shutil.which("wrk") is not None
-    if args.tool == "wrk" and not has_wrk:
-        parser.error("wrk is not installed (apt-get install -y wrk)")
-    use_wrk = has_wrk and args.tool != "python"
+    _, use_wrk = load_tool(parser, args)
     source = args.project.resolve()
     project, _ = project_for(source, args.connections, raise_limits=True)
     if project == source:  # caps already allow --connections: copy it anyway, the nodes get copies of it

@@ -162,6 +162,15 @@ def parse_wrk(server: str, text: str) -> LoadResult:
     )
 
 
+def load_tool(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[bool, bool]:
+    """(whether wrk is installed, whether to load with it) for `--tool auto|wrk|python`; `--tool wrk`
+    without wrk is a usage error."""
+    has_wrk = shutil.which("wrk") is not None
+    if args.tool == "wrk" and not has_wrk:
+        parser.error("wrk is not installed (apt-get install -y wrk)")
+    return has_wrk, has_wrk and args.tool != "python"
+
+
 def run_wrk(
     server: str, url: str, threads: int, connections: int, duration: float, cpu: int | None
 ) -> LoadResult:
@@ -267,10 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    has_wrk = shutil.which("wrk") is not None
-    if args.tool == "wrk" and not has_wrk:
-        parser.error("wrk is not installed (apt-get install -y wrk)")
-    use_wrk = has_wrk and args.tool != "python"
+    has_wrk, use_wrk = load_tool(parser, args)
     server_cpu, load_cpu = (0, 1) if args.pin else (None, None)
     # The Gingee servers to load: (name, metrics enabled).
     variants = {"on": [("gingee", True)], "off": [("gingee", False)]}.get(

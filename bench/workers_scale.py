@@ -36,6 +36,7 @@ from http_hello import (
     ServerProcess,
     free_port,
     gingee_command,
+    load_tool,
     project_for,
     run_wrk,
 )
@@ -125,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     args = parser.parse_args(argv)
 
-    has_wrk = shutil.which("wrk") is not None
-    if args.tool == "wrk" and not has_wrk:
-        parser.error("wrk is not installed (apt-get install -y wrk)")
-    use_wrk = has_wrk and args.tool != "python"
+    _, use_wrk = load_tool(parser, args)
     cpus = os.cpu_count() or 1
     load_cpu = cpus - 1 if args.pin else None
     source = args.project.resolve()
