@@ -12,7 +12,6 @@ of the server; the base URL, the token login and the single port are the same he
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -26,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.fixtures.jupyter import JupyterServer, free_port
+from tests.fixtures.jupyter import JupyterServer, free_port, wait_started
 
 REPO = Path(__file__).resolve().parents[2]
 BINDER = REPO / "binder"
@@ -137,16 +136,7 @@ def start_lab(env: BinderEnv, home: Path) -> JupyterServer:
     log = home / "jupyter.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=root, env=server_env, stdout=out, stderr=subprocess.STDOUT)
-    info = runtime / f"jpserver-{proc.pid}.json"
-    deadline = time.monotonic() + 90
-    while not info.is_file():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(
-                f"jupyter lab from the Binder environment did not start:\n{log.read_text()[-4000:]}"
-            )
-        time.sleep(0.1)
-    assert json.loads(info.read_text())["base_url"] == BASE_URL
+    wait_started(proc, runtime, log, BASE_URL, timeout=90)
     return JupyterServer(proc, port, token, BASE_URL, root, runtime, log)
 
 

@@ -10,18 +10,10 @@ from pathlib import Path
 import pytest
 from playwright import sync_api as playwright
 
-from tests.jupyter.test_browser import CHROMIUM, kernel_idle, run_all_cells, wait_accepting_dialogs
+from tests.fixtures.chromium import CHROMIUM, launch
+from tests.jupyter.test_browser import kernel_idle, run_all_cells, wait_accepting_dialogs
 
 from .test_binder_build import FIRST, NOT_REACHED
-
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def what_the_page_says(page: playwright.Page) -> str:
@@ -36,7 +28,7 @@ def what_the_page_says(page: playwright.Page) -> str:
 def test_run_all_in_jupyterlab_then_the_printed_link_opens_the_app(binder_lab) -> None:
     server = binder_lab()
     with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        browser = launch(pw)
         context = browser.new_context(accept_downloads=False)
         page = context.new_page()
         page.goto(server.url(f"lab/tree/notebooks/{FIRST.name}?token={server.token}"))

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from playwright import sync_api as playwright
 
+from tests.fixtures.chromium import CHROMIUM, launch
 from tests.fixtures.jupyter import JupyterServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-hello-gingee.ipynb"
 
 ATTACK_PAGE = """<!doctype html><html><body><pre id="result">running</pre><script>
@@ -85,17 +85,7 @@ def test_tutorial_in_jupyterlab_and_public_page_cannot_reach_kernels(make_projec
     shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
     server = jupyter(root, app="jupyterlab")
     with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch(pw)
         context = browser.new_context(accept_downloads=False)
         page = context.new_page()
         page.goto(server.url(f"lab/tree/notebooks/{NOTEBOOK.name}?token={server.token}"))

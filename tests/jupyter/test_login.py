@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
@@ -27,11 +26,11 @@ from nbclient import NotebookClient
 
 from gingee_kernel.practice import OidcProvider
 from tests.auth.flow import CLIENT_ID, CLIENT_SECRET, ENV, PRIVATE, WHOAMI, oidc_entry, query
+from tests.fixtures.chromium import CHROMIUM, launch
 from tests.fixtures.jupyter import JupyterServer, start_jupyter
 from tests.fixtures.servers import RunningServer, write_files
 
 BASE_URL = "/user/ada/"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HTML = {"Accept": "text/html"}
 JSON = {"Accept": "application/json"}
 #: gingee.json: the apps may reach the loopback provider (egress denies private addresses by default).
@@ -420,10 +419,7 @@ def test_chromium_logs_in_under_the_sandbox_and_on_gingee_serve(
         allow_redirects(provider, served.url("/livelogin/_auth/callback/local"))
         asked_before = len(provider.authorize_requests)
         with playwright.sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-            )
+            browser = launch(pw)
             context = browser.new_context()
             public = visit(context, hub.url("gingee/livelogin/"))
             private = visit(context, hub.url(f"gingee/livestaff/?token={hub.token}"))

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import httpx
 import pytest
 from playwright import sync_api as playwright
 
 from gingee_kernel.engine.apidocs import ASSETS
+from tests.fixtures.chromium import launch
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "op-secret-token-123"
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
 ROUTES = {
@@ -81,13 +80,6 @@ def test_who_sees_the_page_and_what_else_it_answers(make_project, serve, client:
     assert client.get(public.url("/shop/_gingee/docs")).status_code == 200
 
 
-def _launch(pw: playwright.Playwright) -> playwright.Browser:
-    return pw.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-    )
-
-
 def _rendered(page: playwright.Page, url: str) -> list[str]:
     """Open the docs page; the operations Swagger UI rendered (method and path)."""
     page.goto(url)
@@ -103,7 +95,7 @@ def test_chromium_renders_the_docs_and_tries_a_route(make_project, serve, jupyte
     server = serve(root, dev=False)  # no admin token: a loopback client is the operator
     problems: list[str] = []
     with playwright.sync_playwright() as pw:
-        browser = _launch(pw)
+        browser = launch(pw)
         page = browser.new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
