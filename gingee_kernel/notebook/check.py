@@ -154,7 +154,6 @@ def _why(reply: Reply) -> str:
 _HINTS = {
     "FILE_NOT_FOUND": ". No route answers this path: is it spelled as asked, and did you run its cell?",
     "METHOD_NOT_ALLOWED": ". Check the route's methods=[...].",
-    "PERMISSION_DENIED": ". Did the app get the module with app.use(...) or app.grant(...)?",
     "INTERNAL_SERVER_ERROR": ". Your route raised an error: its traceback is printed under this cell.",
 }
 
