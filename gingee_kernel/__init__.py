@@ -24,17 +24,23 @@ __version__ = "0.1.0"
 _MODULES = (
     "auth",
     "cache",
+    "chart",
     "crypto",
     "db",
     "fs",
+    "html",
     "httpclient",
+    "image",
     "mail",
+    "pdf",
     "plugins",
+    "qrcode",
     "queue",
     "search",
     "storage",
     "utils",
     "websockets",
+    "zip",
 )
 
 __all__ = [

@@ -81,6 +81,11 @@ def set_deadline(when: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def current_deadline() -> float | None:
+    """When the current request's budget runs out (time.monotonic()), or None outside a request."""
+    return _deadline.get()
+
+
 def time_left(cap: float) -> float:
     """Seconds a call may still take: `cap`, or less if the current request's budget ends sooner."""
     deadline = _deadline.get()

@@ -26,12 +26,13 @@ class Transport(Protocol):
 
 
 def encode_body(data: Any, content_type: str | None) -> tuple[bytes, str]:
-    """Bytes and content type for `data`: dict/list/number/bool/None as JSON, str as text, bytes as-is."""
+    """Bytes and content type for `data`: dict/list/number/bool/None as JSON, str as text, bytes as-is
+    (typed by their own `content_type` if they carry one, as the image, chart, qrcode and pdf outputs do)."""
     kind = type(data)
     if kind is dict or kind is list:
         return json_bytes(data), content_type or "application/json"
     if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data), content_type or "application/octet-stream"
+        return bytes(data), content_type or getattr(data, "content_type", None) or "application/octet-stream"
     if isinstance(data, str):
         return data.encode("utf-8"), content_type or "text/plain; charset=utf-8"
     return json_bytes(data), content_type or "application/json"

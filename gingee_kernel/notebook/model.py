@@ -19,7 +19,10 @@ Handler = Callable[..., Any]
 F = TypeVar("F")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ALL")
 #: Modules that need a grant, by the name an author imports them under.
-GATED = ("db", "cache", "fs", "httpclient", "queue", "websockets", "mail", "storage", "search", "metrics")
+GATED = (
+    "db", "cache", "fs", "httpclient", "queue", "websockets", "mail", "storage", "search", "metrics",
+    "image", "pdf", "zip",
+)  # fmt: skip
 #: app.json keys that hold a list of named entries (`app.use("db", name="main", ...)` adds or replaces one).
 LIST_KEYS = {"db": "name", "storage": "name", "search": "name"}
 #: The box scripts an `@app.websocket` handler and its auth function are exported as (one endpoint per app).
