@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -44,7 +43,7 @@ class _TornadoTransport:
             raise ConnectionResetError("the client closed the stream") from None
 
     async def finish(self) -> None:
-        if not self.handler._finished:
+        if not self.handler.answered:
             self.handler.finish()
 
 
@@ -60,12 +59,6 @@ def _apply_headers(handler: tornado.web.RequestHandler, headers: list[tuple[str,
             _set_header(handler, name, value)
 
 
-#: (name, value) pairs that Tornado's header check has accepted already: the engine's constant headers
-#: and the common content types. Bounded, so values that vary (Location, ETag) cannot grow it for ever.
-_CHECKED: set[tuple[str, str]] = set()
-_CHECKED_MAX = 512
-
-
 #: A header name must be an RFC 9110 token (Tornado checks values only): a CR or LF in one would split
 #: the reply (the ASGI host refuses the same names, asgi/http.py encode_headers).
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -73,24 +66,24 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 def _set_header(handler: tornado.web.RequestHandler, name: str, value: str) -> None:
     """`handler.set_header(name, value)` with the name checked too (ValueError, as Tornado raises for a bad
-    value), without repeating the check of a str pair already accepted (a refused one is never remembered)."""
-    remember = type(value) is str
-    if remember and (name, value) in _CHECKED:
-        handler._headers[name] = value
-        return
+    value)."""
     if _HEADER_NAME.fullmatch(name) is None:
         raise ValueError(f"unsafe header name {name!r}")
     handler.set_header(name, value)
-    if remember and len(_CHECKED) < _CHECKED_MAX:
-        _CHECKED.add((name, value))
 
 
-@tornado.web.stream_request_body
-class GingeeHandler(JsonErrors):
-    """Serves every path under `prefix` through the engine. `prefix` is what precedes `/<app>`."""
+class EngineHandler(JsonErrors):
+    """Serves every path under `prefix` through the engine. `prefix` is what precedes `/<app>`.
+    Used as `GingeeHandler` (the body streamed, limited as it arrives) or `BodylessGingeeHandler`."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
     streams_body = True
+    #: True once the reply is finished (`on_finish`, Tornado's public hook, has run).
+    answered = False
+
+    def on_finish(self) -> None:
+        self.answered = True
+        super().on_finish()
 
     def initialize(self, engine: Engine, prefix: str = "") -> None:
         self.engine = engine
@@ -156,7 +149,7 @@ class GingeeHandler(JsonErrors):
             HttpError(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {self._limit} bytes")
         )
         response = await self._task
-        if not self._finished:
+        if not self.answered:
             if response.streaming:
                 await response.end()
             else:
@@ -221,7 +214,7 @@ class GingeeHandler(JsonErrors):
         )
 
     async def _serve(self) -> None:
-        if self._refused or self._finished:
+        if self._refused or self.answered:
             return
         if self._task is not None:
             assert self._body_stream is not None
@@ -236,11 +229,11 @@ class GingeeHandler(JsonErrors):
             response = await self.engine.dispatch(incoming, _TornadoTransport(self))
         if response.streaming:
             await response.end()
-        elif not self._finished:
+        elif not self.answered:
             self._write_response(response)
 
     def _write_response(self, response: Any, close: bool = False) -> None:
-        if response.status != self._status_code:
+        if response.status != self.get_status():
             self.set_status(response.status)
         _apply_headers(self, response.header_lines())
         if close:
@@ -260,45 +253,22 @@ class GingeeHandler(JsonErrors):
         return None
 
 
-_SERVER = f"TornadoServer/{tornado.version}"
-_date: tuple[int, str] = (-1, "")
+@tornado.web.stream_request_body
+class GingeeHandler(EngineHandler):
+    """EngineHandler with the request body streamed to it, so its limit applies as the body arrives."""
 
 
-def http_date() -> str:
-    """The HTTP Date header for now (`tornado.httputil.format_timestamp`), formatted once per second."""
-    global _date
-    second = int(time.time())
-    cached = _date
-    if cached[0] != second:
-        cached = _date = (second, tornado.httputil.format_timestamp(second))
-    return cached[1]
-
-
-class BodylessGingeeHandler(GingeeHandler):
+class BodylessGingeeHandler(EngineHandler):
     """`GingeeHandler` for a request whose headers announce no body (no Content-Length, Transfer-Encoding
     or Content-Type): Tornado need not stream a body that cannot come, so the handler runs once the
     headers are read, without the streaming hand-offs, and there is no body limit to apply.
     `bodyless_handler` picks it; it answers exactly as GingeeHandler would."""
 
-    _stream_request_body = False
     streams_body = False
 
     def prepare(self) -> None:  # type: ignore[override]
         # Nothing to limit; a plain method, so Tornado has no coroutine to await.
         return None
-
-    def clear(self) -> None:
-        """`RequestHandler.clear()` (the same headers and state), with the Date header formatted once a
-        second instead of on every request."""
-        headers = tornado.httputil.HTTPHeaders()
-        headers["Server"] = _SERVER
-        headers["Content-Type"] = "text/html; charset=UTF-8"
-        headers["Date"] = http_date()
-        self._headers = headers
-        self.set_default_headers()
-        self._write_buffer: list[bytes] = []
-        self._status_code = 200
-        self._reason = tornado.httputil.responses[200]
 
 
 #: The request headers that announce a body (Content-Type too: Tornado parses a form or multipart body

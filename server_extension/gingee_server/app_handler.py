@@ -65,7 +65,7 @@ class _Sink:
                 seen.add(name.lower())
                 handler.clear_header(name)
             handler.add_header(name, value)
-        if "Content-Length" not in handler._headers:
+        if not any(name.lower() == "content-length" for name in seen):
             await handler.flush()  # a streamed body (server-sent events): the client sees headers now
 
     async def write(self, chunk: bytes) -> None:
@@ -78,6 +78,29 @@ class AppHandler(GingeeHandler, JupyterHandler):
     """One request to an app: on-disk (the engine) or live (proxied to its kernel)."""
 
     auth_resource = AUTH_RESOURCE
+    #: Whether Jupyter identified a user for this request (its `prepare` ran and found one).
+    identified = False
+    #: The reply's Content-Type as set so far (Tornado has no getter for a reply header): see set_header.
+    content_type: str | None = "text/html; charset=UTF-8"
+
+    def clear(self) -> None:
+        self.content_type = "text/html; charset=UTF-8"  # what RequestHandler.clear() sets, before it
+        super().clear()  # calls set_default_headers, which may set another
+
+    def set_header(self, name: str, value: Any) -> None:
+        super().set_header(name, value)
+        if name.lower() == "content-type":
+            self.content_type = str(value)
+
+    def add_header(self, name: str, value: Any) -> None:
+        super().add_header(name, value)
+        if name.lower() == "content-type":
+            self.content_type = str(value)
+
+    def clear_header(self, name: str) -> None:
+        super().clear_header(name)
+        if name.lower() == "content-type":
+            self.content_type = None
 
     def initialize(self) -> None:  # type: ignore[override]
         self.host: GingeeHost = self.settings["gingee_host"]
@@ -103,7 +126,8 @@ class AppHandler(GingeeHandler, JupyterHandler):
             return
         finally:
             self._deferring_xsrf = False
-        if self._finished:
+        self.identified = bool(self.current_user)
+        if self.answered:
             return
         await self.host.wait_ready()
         name = self.app_name()
@@ -212,7 +236,7 @@ class AppHandler(GingeeHandler, JupyterHandler):
     # --- serving ------------------------------------------------------------------------------------
 
     def data_received(self, chunk: bytes) -> Any:
-        if not self._finished:
+        if not self.answered:
             return super().data_received(chunk)
         return None
 
@@ -222,7 +246,7 @@ class AppHandler(GingeeHandler, JupyterHandler):
         if self._pending is not None:
             self._answer_pending()
             return
-        if self._refused or self._finished:
+        if self._refused or self.answered:
             return
         target = self.target
         if target is not None and target.registration is not None:
@@ -297,13 +321,13 @@ class AppHandler(GingeeHandler, JupyterHandler):
         return target is not None and not target.policy.public and self.current_user is not None
 
     def _apply_policy(self) -> None:
-        if getattr(self, "_jupyter_current_user", None):
+        if self.identified:
             # App traffic is activity (like APIHandler.finish), so Binder does not cull a session in use.
             self.settings["api_last_activity"] = datetime.now(timezone.utc)
         target = self.target
         if target is None:
             return
-        content_type = self._headers.get("Content-Type")
+        content_type = self.content_type
         for name, value in self.host.safety.response_headers(target.policy, content_type):
             if name == "Content-Security-Policy":
                 self.add_header(name, value)  # on top of Jupyter's and the app's own policies

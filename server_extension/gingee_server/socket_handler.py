@@ -58,8 +58,12 @@ class AppSocketHandler(GingeeSocketMixin, tornado.websocket.WebSocketHandler, Ju
     def set_default_headers(self) -> None:
         """No page headers (CSP and friends) on a websocket handshake, as Jupyter's own sockets."""
 
+    #: Whether Jupyter identified a user for this handshake (its `prepare` ran and found one).
+    identified = False
+
     async def prepare(self) -> None:  # type: ignore[override]
         await JupyterHandler.prepare(self, _redirect_to_login=False)
+        self.identified = bool(self.current_user)
 
     @allow_unauthenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -196,7 +200,7 @@ class AppSocketHandler(GingeeSocketMixin, tornado.websocket.WebSocketHandler, Ju
         GingeeSocketMixin.on_close(self)
 
     def _activity(self) -> None:
-        if getattr(self, "_jupyter_current_user", None):
+        if self.identified:
             self.settings["api_last_activity"] = datetime.now(timezone.utc)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
