@@ -117,9 +117,12 @@ class FollowingSentinelPool(SentinelConnectionPool):
     def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs: Any) -> None:
         super().__init__(service_name, sentinel_manager, **kwargs)
         self._watcher: asyncio.Task[None] | None = None
+        #: Set by disconnect() (the pool was closed): the watcher ends.
+        self.closed = False
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         """A connection to the current master; starts the watcher on first use."""
+        self.closed = False
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.get_running_loop().create_task(
                 _watch(weakref.ref(self)), name="gingee-sentinel-watch"
@@ -135,12 +138,9 @@ class FollowingSentinelPool(SentinelConnectionPool):
                 self.master_address = address
             return False
         self.master_address = address
-        stale = [
-            c
-            for c in (*self._available_connections, *self._in_use_connections)
-            if (c.host, c.port) != address
-        ]
-        await asyncio.gather(*(c.disconnect(nowait=True) for c in stale), return_exceptions=True)
+        # Every connection so far points at the former master: close them all (redis-py's public call;
+        # each reconnects, to the new master, on its next use).
+        await super().disconnect(inuse_connections=True)
         return True
 
     async def release(self, connection: Any) -> None:
@@ -157,6 +157,7 @@ class FollowingSentinelPool(SentinelConnectionPool):
     async def disconnect(self, inuse_connections: bool = True) -> None:
         """Disconnect (on close: also the watcher and the sentinel connections)."""
         if inuse_connections:
+            self.closed = True
             watcher, self._watcher = self._watcher, None
             if watcher is not None and watcher is not asyncio.current_task():
                 watcher.cancel()
@@ -167,12 +168,12 @@ class FollowingSentinelPool(SentinelConnectionPool):
 
 
 async def _watch(ref: weakref.ref[FollowingSentinelPool]) -> None:
-    """Poll the sentinels for the pool while it lives and has connections (a weak reference: a pool dropped
-    without being closed ends its watcher)."""
+    """Poll the sentinels for the pool while it lives and is not closed (a weak reference: a pool dropped
+    without being closed ends its watcher; its next connection starts a new one)."""
     while True:
         await asyncio.sleep(RECHECK)
         watched = ref()
-        if watched is None or not (watched._in_use_connections or watched._available_connections):
+        if watched is None or watched.closed:
             return
         with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
             await watched.follow()
