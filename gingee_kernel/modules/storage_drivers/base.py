@@ -8,7 +8,7 @@ object. Data reaches `put` as an async iterator of byte chunks (chunks.py), what
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -57,11 +57,20 @@ class Opened:
     """An object being read: its info, the byte range being sent (`start` to `stop`, exclusive) and the
     chunks. Iterate it, or `await read()`; `aclose()` (also `async with`) releases the file or connection."""
 
-    def __init__(self, info: ObjectInfo, start: int, stop: int, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(
+        self,
+        info: ObjectInfo,
+        start: int,
+        stop: int,
+        chunks: AsyncIterator[bytes],
+        release: Callable[[], object] | None = None,
+    ) -> None:
         self.info = info
         self.start = start
         self.stop = stop
         self._chunks = chunks
+        #: Frees what `chunks` holds even if it never started (a generator's `finally` would not run).
+        self._release = release
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks
@@ -75,8 +84,12 @@ class Opened:
 
     async def aclose(self) -> None:
         closer = getattr(self._chunks, "aclose", None)
-        if closer is not None:
-            await closer()
+        try:
+            if closer is not None:
+                await closer()
+        finally:
+            if self._release is not None:
+                self._release()
 
     async def __aenter__(self) -> Opened:
         return self

@@ -174,7 +174,7 @@ class LocalDriver(StorageDriver):
         # A range past the end is empty, as a slice is (and as the S3 driver answers it).
         start = min(start, info.size)
         stop = info.size if stop is None else max(start, min(stop, info.size))
-        return Opened(info, start, stop, _read(handle, first, stop - start))
+        return Opened(info, start, stop, _read(handle, first, stop - start), release=handle.close)
 
     def _open(self, key: str, start: int, stop: int | None) -> tuple[ObjectInfo, BinaryIO, bytes]:
         path = self._path(key)
