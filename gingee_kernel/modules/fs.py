@@ -434,3 +434,14 @@ def stat(scope: str, path: str) -> dict[str, Any]:
         "is_dir": loc.target.is_dir(),
         "is_symlink": is_link,
     }
+
+
+def resolve(scope: str, path: str) -> Path:
+    """The checked real path of `path` in `scope`, for Gingee modules that stream files themselves (zip).
+
+    The same grant and confinement as every other function here (FsAccessDenied for a path leaving the
+    scope or, in WEB, reaching box/); the path need not exist. It is a server path: never show it to a
+    user, and act on it at once. Not in `__all__`: server scripts use the functions above instead.
+    """
+    app = require("fs")
+    return _locate(app, scope, path).target
