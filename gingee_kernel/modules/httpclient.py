@@ -7,6 +7,8 @@ request and every redirect hop is checked by `egress.EgressTransport`; a refused
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -26,6 +28,7 @@ __all__ = [
     "post",
     "put",
     "request",
+    "stream",
 ]
 
 PERMISSION = "httpclient"
@@ -60,11 +63,19 @@ def _client(app: AppRuntime) -> httpx.AsyncClient:
     return client
 
 
-async def _send(app: AppRuntime, method: str, url: str | httpx.URL, kwargs: dict[str, Any]) -> httpx.Response:
+#: `httpx.AsyncClient.request` keywords that belong to `send`, not to `build_request`.
+_SEND_KEYS = ("auth", "follow_redirects")
+
+
+async def _send(
+    app: AppRuntime, method: str, url: str | httpx.URL, kwargs: dict[str, Any], stream: bool = False
+) -> httpx.Response:
     client = _client(app)
     shown = redact_url(url)
+    sending = {key: kwargs.pop(key) for key in _SEND_KEYS if key in kwargs}
     try:
-        return await client.request(method, url, **kwargs)
+        # What client.request does, with `stream` passed on.
+        return await client.send(client.build_request(method, url, **kwargs), stream=stream, **sending)
     except EgressDenied:
         raise
     except httpx.TooManyRedirects as exc:
@@ -81,6 +92,20 @@ async def _send(app: AppRuntime, method: str, url: str | httpx.URL, kwargs: dict
         raise HttpClientError(f"{method} {shown}: invalid URL: {exc}") from exc
     except httpx.HTTPError as exc:
         raise HttpClientError(f"{method} {shown}: {type(exc).__name__}: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def stream(method: str, url: str | httpx.URL, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+    """Send a request and hand over the response with its body not yet read, for bodies too large to
+    hold or to stop reading early: `async with httpclient.stream("GET", url) as r: async for chunk in
+    r.aiter_bytes(): ...`. The response is closed when the block ends. Same policy and errors as
+    `request`; a failure while reading the body raises httpx's own error."""
+    app = require(PERMISSION)
+    response = await _send(app, method.upper(), url, kwargs, stream=True)
+    try:
+        yield response
+    finally:
+        await response.aclose()
 
 
 async def request(method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:

@@ -65,24 +65,39 @@ async def from_url(url: str, **options: Any) -> Document:
     ContentTooLarge). Its charset comes from the Content-Type header, then the page's BOM or
     `<meta charset>`. The Document's `url` is the final URL, after redirects.
     """
+    import httpx
+
     from .. import httpclient
     from ..egress import redact_url
 
     limit = limits("html")["max_input_size"]
-    response = await httpclient.get(url, **options)
-    shown = redact_url(str(response.url))
-    if not response.is_success:
-        raise ContentError("html", "FETCH_FAILED", f"GET {shown} answered {response.status_code}, not a page")
-    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media not in HTML_TYPES:
-        raise ContentError(
-            "html", "NOT_HTML", f"{shown} is {media or 'untyped'}, not an HTML page (text/html)"
-        )
-    declared = response.headers.get("content-length", "")
-    size = max(len(response.content), int(declared) if declared.isdigit() else 0)
-    if size > limit:
-        raise _too_large(shown, size, limit)
-    return _parse(response.content, url=str(response.url), charset=response.charset_encoding)
+    async with httpclient.stream("GET", url, **options) as response:
+        shown = redact_url(str(response.url))
+        if not response.is_success:
+            raise ContentError(
+                "html", "FETCH_FAILED", f"GET {shown} answered {response.status_code}, not a page"
+            )
+        media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in HTML_TYPES:
+            raise ContentError(
+                "html", "NOT_HTML", f"{shown} is {media or 'untyped'}, not an HTML page (text/html)"
+            )
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(shown, int(declared), limit)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():  # decompressed: the limit is on what is parsed
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(shown, size, limit)  # stops reading: the rest is never fetched
+                chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise ContentError(
+                "html", "FETCH_FAILED", f"GET {shown}: the page could not be read ({exc})"
+            ) from exc
+        return _parse(b"".join(chunks), url=str(response.url), charset=response.charset_encoding)
 
 
 def _check_text_size(text: str, limit: int) -> None:

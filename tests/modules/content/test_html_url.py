@@ -4,12 +4,15 @@ tests/modules/test_httpclient.py); non-HTML answers, failed fetches and oversize
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import tornado.httpserver
+import tornado.iostream
 import tornado.netutil
 import tornado.web
 
@@ -29,6 +32,7 @@ SHOP = '<html><head><title>Shop</title></head><body><h1>Чай</h1><a href="tea.
 class Server:
     port: int
     hits: list[str] = field(default_factory=list)
+    sent: int = 0
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -37,7 +41,19 @@ class Server:
 class Page(tornado.web.RequestHandler):
     """/page/<kind>: the shop page in one of several shapes."""
 
-    def get(self, kind: str) -> None:
+    async def get(self, kind: str) -> None:
+        if kind == "endless":  # chunked, no Content-Length, up to 50 MB: a client must stop reading itself
+            self.set_header("Content-Type", "text/html")
+            state = self.settings["server"]
+            with contextlib.suppress(tornado.iostream.StreamClosedError):
+                while state.sent < 50 * 10**6:
+                    self.write(b"<p>" + b"x" * 65_000 + b"</p>")
+                    await self.flush()
+                    state.sent += 65_007
+            return
+        self.page(kind)
+
+    def page(self, kind: str) -> None:
         self.settings["server"].hits.append(self.request.uri)
         if kind == "cp1251":  # the charset only in the header: the page itself says nothing
             self.set_header("Content-Type", "text/html; charset=windows-1251")
@@ -143,3 +159,14 @@ async def test_an_oversize_page_is_refused(net_app: Callable[..., AppRuntime], s
     with app_context(app), pytest.raises(ContentTooLarge) as info:
         await html.from_url(server.url("/page/big"))
     assert info.value.code == "INPUT_TOO_LARGE" and info.value.status_code == 413
+
+
+async def test_a_page_without_a_length_is_read_only_up_to_the_limit(
+    net_app: Callable[..., AppRuntime], server: Server
+) -> None:
+    app = net_app(config={"html": {"max_input_size": "1mb"}})
+    with app_context(app), pytest.raises(ContentTooLarge) as info:
+        await html.from_url(server.url("/page/endless"))
+    assert info.value.code == "INPUT_TOO_LARGE"
+    await asyncio.sleep(0.2)  # the server notices the closed connection
+    assert server.sent < 20 * 10**6  # the client stopped reading: 50 MB were never sent
