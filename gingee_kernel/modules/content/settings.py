@@ -21,7 +21,7 @@ DEFAULTS: dict[str, dict[str, int]] = {
         "max_ratio": 200,
         "max_output_size": 10**9,
     },
-    "chart": {"max_pixels": 16 * 10**6, "max_points": 1_000_000},
+    "chart": {"max_pixels": 16 * 10**6, "max_points": 100_000},
     "qrcode": {"max_scale": 64},
 }
 _SIZES = {"max_input_size", "max_output_size", "max_unpacked_size", "max_image_size"}

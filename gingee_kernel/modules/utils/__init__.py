@@ -1,16 +1,36 @@
-"""Gingee `utils` module: small text, validation and collection helpers. Ungated."""
+"""Gingee `utils` module: small text, validation and collection helpers, plus the `encode` (base64,
+base64url, hex, base58, URI and HTML escapes) and `uuid` (v4, v7, validate) submodules. Ungated.
+
+    from gingee_kernel import utils
+
+    utils.slugify("Crème brûlée")          # 'creme-brulee'
+    utils.encode.base64url(b"\xff\xfe")    # '__4'
+    utils.uuid.v7()                         # time-ordered id; utils.uuid4() is utils.uuid.v4()
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-import uuid
 from collections.abc import Callable, Hashable, Iterable
 from html.parser import HTMLParser
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["clamp", "group_by", "is_email", "is_url", "slugify", "strip_html", "truncate", "uuid4"]
+from . import encode, uuid
+
+__all__ = [
+    "clamp",
+    "encode",
+    "group_by",
+    "is_email",
+    "is_url",
+    "slugify",
+    "strip_html",
+    "truncate",
+    "uuid",
+    "uuid4",
+]
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -126,5 +146,5 @@ def group_by(items: Iterable[T], key: str | Callable[[T], Hashable]) -> dict[Any
 
 
 def uuid4() -> str:
-    """A random UUID (version 4) as a string."""
-    return str(uuid.uuid4())
+    """A random UUID (version 4) as a string: the same as `utils.uuid.v4()`."""
+    return uuid.v4()
