@@ -3,6 +3,8 @@ app answering while another cell runs, and config errors shown in the cell."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import sys
@@ -14,6 +16,7 @@ import httpx
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
+from PIL import Image
 
 from gingee_kernel import __main__ as entry
 from gingee_kernel import live
@@ -168,6 +171,18 @@ def test_a_bad_app_use_is_shown_in_the_cell_without_a_traceback(kernel: tuple[Ke
         "AppConfigError: app.use('db'): at /db/0/type: "
         'expected one of "sqlite", "postgres", "mysql", got "mongo"'
     ]
+
+
+def test_a_chart_or_a_qr_code_awaited_in_a_cell_shows_inline(kernel: tuple[Kernel, Path]) -> None:
+    client, _ = kernel
+    config = {"type": "bar", "data": {"labels": ["a", "b"], "datasets": [{"label": "n", "data": [3, 1]}]}}
+    (shown,) = client.run(
+        f"from gingee_kernel import chart\nawait chart.render({config!r}, width=320, height=200)"
+    )
+    png = Image.open(io.BytesIO(base64.b64decode(shown["data"]["image/png"])))
+    assert png.size == (320, 200)
+    (svg,) = client.run("from gingee_kernel import qrcode\nawait qrcode.qrcode('hi', format='svg')")
+    assert svg["data"]["image/svg+xml"].lstrip().startswith(("<?xml", "<svg"))
 
 
 @pytest.mark.parametrize(

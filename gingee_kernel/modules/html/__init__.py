@@ -12,8 +12,10 @@ the egress policy). The parser is selectolax (lexbor): `pip install 'gingee[html
 
 Parsing is lenient, like a browser's: unclosed tags, stray bytes and deep nesting are parsed, never
 refused. An input over app.json `html.max_input_size` (10 MB by default) is refused with ContentTooLarge
-before it is parsed. Parsing runs in the calling thread (a 200 KB page takes about 5 ms, the 10 MB
-limit about a quarter of a second), so the functions here are synchronous, except `from_url`.
+before it is parsed. `from_string` and `from_file` parse in the calling thread (a 200 KB page takes
+about 5 ms, the 10 MB limit about a quarter of a second); `await html.parse(text)` is `from_string` in the
+content thread pool, for large pages in an async handler, and `from_url` parses there too, so the event
+loop is never held by a large page.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from typing import Any
 from ..content.errors import ContentError, ContentTooLarge
 from ..content.extras import need
 from ..content.files import as_bytes, read_file
+from ..content.offload import run_cpu
 from ..content.settings import limits
 from .document import Document, Node
 
-__all__ = ["Document", "Node", "from_file", "from_string", "from_url"]
+__all__ = ["Document", "Node", "from_file", "from_string", "from_url", "parse"]
 
 #: The media types `from_url` accepts as HTML.
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -48,6 +51,12 @@ def from_string(text: str | bytes) -> Document:
     if len(data) > limit:
         raise _too_large("the HTML", len(data), limit)
     return _parse(data)
+
+
+async def parse(text: str | bytes) -> Document:
+    """`from_string(text)`, run in the content thread pool: the event loop goes on serving while a large
+    page is parsed (the same checks and errors)."""
+    return await run_cpu("html", lambda budget: from_string(text))
 
 
 def from_file(scope: str, path: str) -> Document:
@@ -97,7 +106,8 @@ async def from_url(url: str, **options: Any) -> Document:
             raise ContentError(
                 "html", "FETCH_FAILED", f"GET {shown}: the page could not be read ({exc})"
             ) from exc
-        return _parse(b"".join(chunks), url=str(response.url), charset=response.charset_encoding)
+        page, final, charset = b"".join(chunks), str(response.url), response.charset_encoding
+    return await run_cpu("html", lambda budget: _parse(page, url=final, charset=charset))
 
 
 def _check_text_size(text: str, limit: int) -> None:

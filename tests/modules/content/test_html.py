@@ -64,6 +64,28 @@ def test_select_text_and_attributes_on_real_markup() -> None:
     assert first.select_one("p").inner_html == "Green <b>tea</b>, 100 g."  # type: ignore[union-attr]
 
 
+async def test_parse_runs_off_the_event_loop_with_the_same_checks(make_app: MakeApp) -> None:
+    import threading
+
+    seen: list[str] = []
+    original = html._parse
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    html._parse = spy  # type: ignore[attr-defined]
+    try:
+        doc = await html.parse("<p class=x>one</p><p>two</p>")
+    finally:
+        html._parse = original  # type: ignore[attr-defined]
+    assert [p.text() for p in doc.select("p")] == ["one", "two"]
+    assert seen and seen[0].startswith("gingee-content")
+    tiny = make_app("tiny", config={"html": {"max_input_size": 10}})
+    with app_context(tiny), pytest.raises(ContentTooLarge):
+        await html.parse("<p>" + "x" * 20 + "</p>")
+
+
 def test_text_leaves_out_script_and_style() -> None:
     doc = html.from_string(PAGE)
     text = doc.text(" ", strip=True)
@@ -212,7 +234,7 @@ def test_the_module_imports_without_selectolax() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['Document', 'Node', 'from_file', 'from_string', 'from_url']"
+    assert done.stdout.strip() == "['Document', 'Node', 'from_file', 'from_string', 'from_url', 'parse']"
 
 
 # --- served -----------------------------------------------------------------------------------------------
