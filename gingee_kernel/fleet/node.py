@@ -76,6 +76,9 @@ class FleetNode:
         self.registry = Registry(self.redis, settings.prefix)
         self.packages = package_store(project.config, self.registry)
         self.served: dict[str, State] = {}
+        #: The version of what `served` holds, noted with it (a heartbeat never pairs a new version with the
+        #: former content hash while an app is being switched).
+        self.versions: dict[str, str | None] = {}
         self.failed: dict[str, tuple[int, str]] = {}  # app -> (entry rev, why it did not apply)
         self.synced = False
         self.rev = 0
@@ -95,7 +98,7 @@ class FleetNode:
                 log.warning("fleet: app '%s' cannot be compared with the registry: %s", name, exc)
                 continue
             if state is not None:
-                self.served[name] = state
+                self._note(name, state, self._runtime_version(name))
         self._tasks = [
             asyncio.create_task(self._follow(), name="gingee-fleet-follow"),
             asyncio.create_task(self._beat(), name="gingee-fleet-beat"),
@@ -121,11 +124,23 @@ class FleetNode:
         if not self.synced:
             raise NotReady("fleet catching up")
 
+    def _runtime_version(self, name: str) -> str | None:
+        runtime = self.project.apps.get(name)
+        return getattr(runtime, "config", {}).get("version") if runtime is not None else None
+
+    def _note(self, name: str, state: State | None, version: str | None) -> None:
+        """Note what this node serves of `name` (None: nothing), with that content's version."""
+        if state is None:
+            self.served.pop(name, None)
+            self.versions.pop(name, None)
+        else:
+            self.served[name] = state
+            self.versions[name] = version
+
     def heartbeat(self) -> dict[str, Any]:
         apps = {}
         for name, (content, granted) in sorted(self.served.items()):
-            runtime = self.project.apps.get(name)
-            version = getattr(runtime, "config", {}).get("version") if runtime is not None else None
+            version = self.versions.get(name) if name in self.versions else self._runtime_version(name)
             apps[name] = {"version": version, "hash": content, "granted": list(granted)}
         return {
             "id": self.node_id,
@@ -222,7 +237,7 @@ class FleetNode:
             if entry.removed:
                 if live.is_dir():
                     await lifecycle.remove(name)
-                self.served.pop(name, None)
+                self._note(name, None, None)
                 return
             wanted = set(entry.granted)
             on_disk = await asyncio.to_thread(self._locked_state, name)
@@ -251,7 +266,7 @@ class FleetNode:
                     await lifecycle.upgrade(data, app=name, force=True, grants=wanted, action="fleet")
                 else:
                     await lifecycle.install(data, grants=wanted)
-            self.served[name] = (entry.hash, entry.granted)
+            self._note(name, (entry.hash, entry.granted), entry.version)
             log.info("fleet: app '%s' now at %s (rev %d, from %s)", name, entry.version, entry.rev, origin)
 
     def _local_state(self, name: str) -> State | None:
@@ -273,10 +288,7 @@ class FleetNode:
     async def publish(self, name: str, *, op: str, who: str) -> int:
         """Tell the fleet what this node now has of app `name` (after a change made here)."""
         state = await asyncio.to_thread(self._local_state, name)
-        if state is None:
-            self.served.pop(name, None)
-        else:
-            self.served[name] = state
+        self._note(name, state, self._runtime_version(name))
         project, config = self.project, self.project.config
         return await publish(
             self.registry, self.packages, project.dir, config, name, op=op, who=who, node=self.node_id
