@@ -20,13 +20,16 @@ in `<project>/.gingee/session.key` (every process of the project shares it; a fl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...engine.app import AppRuntime
 from ...engine.project_keys import project_key
 from ...errors import ManifestError
-from .sealing import Sealer
+
+if TYPE_CHECKING:  # imported by login_settings, for an app with logins: joserfc and cryptography cost
+    from .sealing import Sealer  # about 50 ms at every start otherwise
 
 KINDS = ("google", "microsoft", "github", "oidc")
 GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
@@ -114,8 +117,8 @@ def login_settings(app: AppRuntime, label: str) -> LoginSettings | None:
         providers=providers,
         cookie=str(own.get("cookie") or server.get("cookie") or "gingee_session"),
         max_age=int(own.get("max_age") or server.get("max_age") or DEFAULT_MAX_AGE),
-        session=Sealer(keys, "gingee-session-v1"),
-        state=Sealer(keys, "gingee-login-state-v1"),
+        session=_sealer(keys, "gingee-session-v1"),
+        state=_sealer(keys, "gingee-login-state-v1"),
     )
 
 
@@ -211,3 +214,9 @@ def _load_keys(app: AppRuntime) -> list[bytes]:
                 )
         return keys
     return [project_key(app, "session.key")]
+
+
+def _sealer(keys: Sequence[bytes], purpose: str) -> Sealer:
+    from .sealing import Sealer
+
+    return Sealer(keys, purpose)
