@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from typing import Any
+
+#: Reply bodies a cell shows as the picture they are (an <img> of a data URL: an SVG's scripts never run
+#: there), up to this size.
+_PICTURES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"})
+_PICTURE_MAX = 4 * 2**20
 
 
 class BufferTransport:
@@ -75,8 +81,14 @@ class Reply:
             f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
             for k, v in [*self.headers.items(), *(("Set-Cookie", c) for c in self.cookies)]
         )
+        kind = self.content_type.split(";", 1)[0].strip().lower()
+        if kind in _PICTURES and 0 < len(self.body) <= _PICTURE_MAX:
+            url = f"data:{kind};base64,{base64.b64encode(self.body).decode('ascii')}"
+            shown = f"<img src='{url}' alt='{len(self.body)} bytes of {kind}' style='max-width:100%'>"
+        else:
+            shown = f"<pre>{html.escape(self._body_for_display())}</pre>"
         return (
             f"<div><strong style='color:{colour}'>HTTP {self.status}</strong>"
             f"<details><summary>headers</summary><table>{rows}</table></details>"
-            f"<pre>{html.escape(self._body_for_display())}</pre></div>"
+            f"{shown}</div>"
         )
