@@ -198,3 +198,45 @@ def test_a_schedules_script_runs_in_the_worker(isolated, client: httpx.Client) -
     stored = server.call(project.shared["cache"].get("iso:tick"))
     assert stored is not None, "the schedule's script did not run"
     assert json.loads(stored) == {"pid": worker, "payload": {"n": 7}, "id": "schedule:hourly:1767236400000"}
+
+
+PACK = """
+import io
+import os
+import zipfile
+from gingee_kernel import fs, image, zip
+
+async def handle(g):
+    picture = await image.load(g.request.raw_body).resize(width=30).format("png").to_bytes()
+    fs.write_bytes(fs.BOX, "out/thumb.png", picture)
+    archive = await zip.pack(fs.BOX, "out")
+    return {"pid": os.getpid(), "entries": zipfile.ZipFile(io.BytesIO(archive)).namelist()}
+"""
+
+
+def test_the_content_modules_work_in_a_worker_with_their_grants_and_limits(
+    isolated, client: httpx.Client
+) -> None:
+    import io
+
+    from PIL import Image
+
+    def jpeg(width: int, height: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (width, height), "blue").save(out, "JPEG")
+        return out.getvalue()
+
+    files = {
+        **app_files("pics", {"pack.py": PACK}, image={"max_pixels": 100_000}),
+        "web/pics/box/pmft.json": {"permissions": {"mandatory": ["image", "fs", "zip"]}},
+    }
+    server = isolated(files, dev=True)
+    jpeg_type = {"Content-Type": "image/jpeg"}
+    reply = client.post(server.url("/pics/pack"), content=jpeg(300, 150), headers=jpeg_type)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["pid"] != os.getpid()  # answered by the worker process
+    assert reply.json()["entries"] == ["thumb.png"]
+    with Image.open(server.project.apps["pics"].box / "out" / "thumb.png") as thumb:
+        assert thumb.size == (30, 15)
+    refused = client.post(server.url("/pics/pack"), content=jpeg(1000, 500), headers=jpeg_type)
+    assert refused.status_code == 413 and refused.json()["error"] == "IMAGE_TOO_LARGE"
