@@ -150,6 +150,12 @@ class Engine:
         except HttpError as error:
             if exchange is not None:
                 exchange.error = error.code
+            if error.log_message:  # what the server log is told and the client is not
+                log.warning("%s %s: %s %s: %s", incoming.method, incoming.path, error.status, error.code,
+                            error.log_message)  # fmt: skip
+            elif error.__cause__ is not None:  # e.g. the library error behind a module's ContentError
+                log.info("%s %s: %s %s, from %r", incoming.method, incoming.path, error.status, error.code,
+                         error.__cause__)  # fmt: skip
             if response.streaming:
                 log.warning("error after the stream started: %s", error)
             else:

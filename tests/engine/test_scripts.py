@@ -52,6 +52,17 @@ async def twice(g):
 async def crash(g):
     raise ValueError("secret internal detail")
 
+async def refused(g):
+    from gingee_kernel import HttpError
+    raise HttpError(409, "TAKEN", "that name is taken", log_message="row 7 held by job 12")
+
+async def caused(g):
+    from gingee_kernel import HttpError
+    try:
+        int("seven")
+    except ValueError as exc:
+        raise HttpError(422, "NOT_A_NUMBER", "give a number") from exc
+
 async def logged(g):
     g.log.info("order %s placed", g.request.query["id"])
     g.log.warning("stock low for %s", "tea")
@@ -85,6 +96,8 @@ def server(make_project, serve):
             "nothing",
             "twice",
             "crash",
+            "refused",
+            "caused",
             "logged",
             "blocking",
             "sse",
@@ -199,6 +212,24 @@ def test_script_error_is_json_500_without_traceback(server, client, caplog):
     assert reply.json()["error"] == "INTERNAL_SERVER_ERROR"
     assert "secret internal detail" not in reply.text and "Traceback" not in reply.text
     assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_an_http_errors_log_message_goes_to_the_log_and_never_to_the_client(server, client, caplog):
+    reply = client.get(server.url("/s/r/refused"))
+    assert (reply.status_code, reply.json()) == (409, {"error": "TAKEN", "reason": "that name is taken"})
+    assert "row 7" not in reply.text
+    assert any(
+        "409 TAKEN: row 7 held by job 12" in r.getMessage() and "/s/r/refused" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_the_error_behind_an_http_error_is_logged_for_the_operator(server, client, caplog):
+    caplog.set_level(logging.INFO, logger="gingee.engine")
+    reply = client.get(server.url("/s/r/caused"))
+    assert reply.json() == {"error": "NOT_A_NUMBER", "reason": "give a number"} and "seven" not in reply.text
+    assert any("422 NOT_A_NUMBER, from ValueError" in r.getMessage() and "seven" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
 
 
 def test_g_log_writes_to_the_apps_own_logger(server, client, caplog):
