@@ -24,17 +24,19 @@ async def handle(g):
 USES_CACHE = "from gingee_kernel import cache\nasync def handle(g):\n    await cache.get('k')\n"
 
 FILES = {
-    "gingee.json": {"max_body_size": "1kb", "limits": {"request_timeout_ms": 300}},
+    "gingee.json": {"max_body_size": "1kb"},
     "web/a/box/app.json": {"name": "a", "limits": {"max_concurrent_requests": 1}},
     "web/a/box/pmft.json": {"permissions": {"mandatory": ["cache"]}},
     "web/a/box/routes.json": {"routes": [{"path": "/users/:id", "method": "GET", "script": "user.py"}]},
     "web/a/box/user.py": "async def handle(g):\n    g.response.send({'id': g.request.params['id']})\n",
     "web/a/box/ok.py": "async def handle(g):\n    g.response.send('ok')\n",
     "web/a/box/boom.py": "async def handle(g):\n    raise RuntimeError('boom')\n",
-    "web/a/box/slow.py": "import asyncio\nasync def handle(g):\n    await asyncio.sleep(5)\n",
     "web/a/box/gate.py": GATE,
     "web/a/box/cached.py": CACHED,
     "web/a/index.html": "<p>hi</p>",
+    # The short budget has an app of its own: a request held in app "a" must not run out of time.
+    "web/t/box/app.json": {"name": "t", "limits": {"request_timeout_ms": 300}},
+    "web/t/box/slow.py": "import asyncio\nasync def handle(g):\n    await asyncio.sleep(5)\n",
     "web/nocache/box/app.json": {"name": "nocache"},
     "web/nocache/box/use.py": USES_CACHE,
     "web/closed/box/app.json": {"name": "closed", "maintenance": True},
@@ -126,10 +128,10 @@ def test_413_refused_before_dispatch_is_counted(server, client):
 
 def test_504_is_a_timeout_rejection(server, client):
     before = metrics(client, server)
-    assert client.get(server.url("/a/slow")).status_code == 504
+    assert client.get(server.url("/t/slow")).status_code == 504
     after = metrics(client, server)
-    assert rejections(after, "a", "timeout") - rejections(before, "a", "timeout") == 1
-    assert requests(after, "a", "/slow", "5xx") - requests(before, "a", "/slow", "5xx") == 1
+    assert rejections(after, "t", "timeout") - rejections(before, "t", "timeout") == 1
+    assert requests(after, "t", "/slow", "5xx") - requests(before, "t", "/slow", "5xx") == 1
 
 
 def test_concurrency_503_is_a_rejection_and_in_flight_shows_the_waiting_request(server, client):
