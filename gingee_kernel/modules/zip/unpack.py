@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import struct
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -61,13 +62,35 @@ class Planned:
     rel: str
 
 
+#: The destination folders being unzipped into in this process, each with its lock and how many unzips
+#: want it: two unzips into the same folder run one after the other, so the second sees what the first
+#: wrote (and, without `overwrite`, refuses to replace it).
+_FOLDERS: dict[Path, tuple[threading.Lock, list[int]]] = {}
+_FOLDERS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_at_a_time(folder: Path) -> Iterator[None]:
+    with _FOLDERS_GUARD:
+        lock, users = _FOLDERS.setdefault(folder, (threading.Lock(), [0]))
+        users[0] += 1
+    try:
+        with lock:
+            yield
+    finally:
+        with _FOLDERS_GUARD:
+            users[0] -= 1
+            if not users[0]:
+                del _FOLDERS[folder]
+
+
 def unpack(
     budget: Budget, source: BinaryIO, size: int, dest: Destination, limits: dict[str, int]
 ) -> list[str]:
     """Extract the archive in `source` (`size` bytes) into `dest`; the scope-relative paths of the
-    files written, sorted."""
+    files written, sorted. Unzips into the same folder in this process run one at a time."""
     archive = _open(source, limits["max_entries"])
-    with archive:
+    with archive, _one_at_a_time(dest.real):
         planned = plan(budget, archive, size, dest, limits)
         created = _missing_ancestor(dest.real)
         try:

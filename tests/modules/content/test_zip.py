@@ -251,6 +251,23 @@ async def test_existing_files_are_refused_unless_overwrite(app: AppRuntime) -> N
     assert tree(app.box / "site") == {"index.html": b"fresh", "keep.txt": b"keep", "new.txt": b"new"}
 
 
+async def test_two_unzips_into_one_folder_cannot_both_write_the_same_file(app: AppRuntime) -> None:
+    import asyncio
+
+    first = archive({f"part{i}.bin": os.urandom(50_000) for i in range(40)} | {"same.txt": b"first"})
+    second = archive({f"other{i}.bin": os.urandom(50_000) for i in range(40)} | {"same.txt": b"second"})
+    with app_context(app):
+        results = await asyncio.gather(
+            zipmod.unzip_bytes(first, "box", "shared"),
+            zipmod.unzip_bytes(second, "box", "shared"),
+            return_exceptions=True,
+        )
+    refused = [r for r in results if isinstance(r, ContentError)]
+    assert len(refused) == 1 and refused[0].code == "ENTRY_EXISTS"  # the one that came second
+    kept = b"first" if isinstance(results[1], ContentError) else b"second"
+    assert (app.box / "shared" / "same.txt").read_bytes() == kept
+
+
 async def test_a_file_never_replaces_a_folder_nor_the_other_way(app: AppRuntime) -> None:
     (app.box / "site" / "img").mkdir(parents=True)
     (app.box / "site" / "notes").write_text("a file")
