@@ -34,6 +34,7 @@ from http_hello import (
     REPO,
     LoadResult,
     ServerProcess,
+    add_load_options,
     free_port,
     gingee_command,
     load_tool,
@@ -71,11 +72,7 @@ def commands(project: Path) -> tuple[dict[str, list[str]], dict[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
-    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server (default 2)")
-    parser.add_argument("--rounds", type=int, default=1, help="measured runs per server, alternating")
+    add_load_options(parser)
     parser.add_argument("--project", type=Path, default=REPO / "examples", help="project to serve")
     parser.add_argument(
         "--pin", action="store_true", help="taskset: servers on CPU 0, the load tool on CPU 1"
@@ -83,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--raise-limits", action="store_true", help="serve a copy whose concurrency caps allow --connections"
     )
-    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto", help="load tool")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     args = parser.parse_args(argv)
 

@@ -47,6 +47,7 @@ from http_hello import (
     ROUTE,
     LoadResult,
     ServerProcess,
+    add_load_options,
     free_port,
     gingee_command,
     load_tool,
@@ -153,11 +154,7 @@ def failover(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
-    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target (default 2)")
-    parser.add_argument("--rounds", type=int, default=1, help="measured runs per target, alternating")
+    add_load_options(parser, "target")
     parser.add_argument("--kill-duration", type=float, default=6.0, help="seconds of the failover run")
     parser.add_argument("--kill-after", type=float, default=2.0, help="SIGKILL a node this far into it")
     parser.add_argument("--inter-ms", type=int, default=200, help="HAProxy health check interval")
@@ -166,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
         "--retry-on", default=None, help='HAProxy retry-on, e.g. "conn-failure empty-response"'
     )
     parser.add_argument("--project", type=Path, default=REPO / "examples", help="project to serve")
-    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto", help="load tool")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     args = parser.parse_args(argv)
     if args.kill_after >= args.kill_duration:

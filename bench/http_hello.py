@@ -162,6 +162,23 @@ def parse_wrk(server: str, text: str) -> LoadResult:
     )
 
 
+def add_load_options(parser: argparse.ArgumentParser, target: str = "server") -> None:
+    """The options every wrk bench takes: --duration, --connections, --threads, --warmup, --rounds and
+    --tool (read back with `load_tool`)."""
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help=f"seconds of warm-up per {target} (default 2)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help=f"measured runs per {target}, alternating (default 1)"
+    )
+    parser.add_argument(
+        "--tool", choices=["auto", "wrk", "python"], default="auto", help="load tool (auto: wrk if installed)"
+    )
+
+
 def load_tool(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[bool, bool]:
     """(whether wrk is installed, whether to load with it) for `--tool auto|wrk|python`; `--tool wrk`
     without wrk is a usage error."""
@@ -248,13 +265,7 @@ def ratio_line(label: str, ratio: float, goal: float | None = None, above: bool 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
-    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server (default 2)")
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="measured runs per server, alternating (default 1)"
-    )
+    add_load_options(parser)
     parser.add_argument(
         "--project", type=Path, default=REPO / "examples", help="project to serve (examples/)"
     )
@@ -263,9 +274,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--raise-limits", action="store_true", help="serve a copy whose concurrency caps allow --connections"
-    )
-    parser.add_argument(
-        "--tool", choices=["auto", "wrk", "python"], default="auto", help="load tool (auto: wrk if installed)"
     )
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     parser.add_argument(

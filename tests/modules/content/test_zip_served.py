@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from tests.modules.content.test_zip import archive
+
 PACK = """
 from gingee_kernel import zip
 
@@ -40,14 +42,6 @@ def project() -> dict[str, Any]:
         "web/zipper/box/docs/hello.txt": "hello",
         "web/zipper/box/docs/sub/data.csv": "a,b\n1,2\n",
     }
-
-
-def archive(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
-        for name, data in entries.items():
-            out.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_a_script_packs_and_unpacks_over_http(
