@@ -144,12 +144,9 @@ async def unzip_object(
     require(MODULE)
     lim = limits(MODULE)
     dest = _destination(dst_scope, dst, overwrite)
-    chosen = storage.store(store)
-    # stat first: refusing an opened but unread local object would leave its file open (the driver's
-    # reader closes it only once started)
-    _check_archive_size((await chosen.stat(key)).size, lim)
     with tempfile.TemporaryFile() as spool:
-        async with await chosen.open(key) as opened:
+        async with await storage.store(store).open(key) as opened:
+            _check_archive_size(opened.stop - opened.start, lim)  # before a byte is read
             async for chunk in opened:
                 await asyncio.to_thread(spool.write, chunk)
                 _check_archive_size(spool.tell(), lim)
