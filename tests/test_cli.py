@@ -92,3 +92,25 @@ def test_serve_refuses_an_unknown_server(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["serve", ".", "--server", "gunicorn"])
     assert "invalid choice: 'gunicorn' (choose from 'tornado', 'asgi')" in capsys.readouterr().err
+
+
+def test_serving_apps_without_logins_or_a_fleet_imports_neither() -> None:
+    """What `gingee serve examples` loads at start: no app there logs users in and no fleet is configured,
+    so joserfc, the login sealer and redis stay unimported (each costs start time: bench/start_time.py)."""
+    code = (
+        "import asyncio, sys\n"
+        "from gingee_kernel.standalone import Server\n"
+        "async def main():\n"
+        "    server = Server(sys.argv[1], dev=False, host='127.0.0.1', port=0)\n"
+        "    await server.start()\n"
+        "    await server.stop()\n"
+        "asyncio.run(main())\n"
+        "lazy = ('joserfc', 'gingee_kernel.modules.login.sealing', 'redis')\n"
+        "print(sorted(m for m in lazy if m in sys.modules))"
+    )
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(examples)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
